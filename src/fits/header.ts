@@ -50,16 +50,45 @@ function where(src: HeaderSource, cardIndex?: number): string {
 
 export class Header {
   readonly cards: Card[];
+  /** Where this header was read from; named in the errors of the typed accessors. */
+  source?: HeaderSource;
 
-  constructor(cards: Card[] = []) {
+  constructor(cards: Card[] = [], source?: HeaderSource) {
     this.cards = cards;
+    this.source = source;
   }
 
   // ---- typed access -------------------------------------------------------------------
 
-  private index(key: string): number {
+  /** Index in `cards` of the first value card with this keyword, or -1. */
+  indexOf(key: string): number {
     const k = key.toUpperCase();
     return this.cards.findIndex((c) => c.key === k && c.value !== undefined);
+  }
+
+  private index(key: string): number {
+    return this.indexOf(key);
+  }
+
+  /** "file, HDU n, card k (KEY)" for messages about a keyword of this header. */
+  where(key: string): string {
+    const i = this.index(key);
+    const src = this.source ?? {};
+    const at = where(src, i >= 0 ? this.cardNumber(i) : undefined);
+    const k = key.toUpperCase();
+    return at === '' ? k : i >= 0 ? `${at} (${k})` : `${at}`;
+  }
+
+  /** 0-based card position in the header of cards[i], counting CONTINUE cards. */
+  private cardNumber(i: number): number {
+    let n = 0;
+    for (let j = 0; j < i; j++) n += Math.max(1, Math.round((this.cards[j].raw?.length ?? CARD_LENGTH) / CARD_LENGTH));
+    return n;
+  }
+
+  private missing(key: string): BadInputError {
+    const at = where(this.source ?? {});
+    return new BadInputError(`${at ? `${at}: ` : ''}header keyword ${key.toUpperCase()} is missing`);
   }
 
   has(key: string): boolean {
@@ -77,11 +106,11 @@ export class Header {
     const v = this.get(key);
     if (v === undefined || v === null) {
       if (fallback !== undefined) return fallback;
-      throw new BadInputError(`header keyword ${key} is missing`);
+      throw this.missing(key);
     }
     if (typeof v === 'number') return v;
     if (typeof v === 'bigint') return Number(v);
-    throw new BadInputError(`header keyword ${key} is not a number: ${JSON.stringify(v)}`);
+    throw new BadInputError(`${this.where(key)}: header keyword ${key} is not a number: ${JSON.stringify(v)}`);
   }
 
   /** A numeric value or undefined when the keyword is absent or undefined. */
@@ -94,7 +123,9 @@ export class Header {
   /** An integer value; an error when absent (without fallback) or not an integer. */
   integer(key: string, fallback?: number): number {
     const n = this.number(key, fallback);
-    if (!Number.isInteger(n)) throw new BadInputError(`header keyword ${key} is not an integer: ${n}`);
+    if (!Number.isInteger(n)) {
+      throw new BadInputError(`${this.where(key)}: header keyword ${key} is not an integer: ${n}`);
+    }
     return n;
   }
 
@@ -102,7 +133,7 @@ export class Header {
     const v = this.get(key);
     if (v === undefined || v === null) {
       if (fallback !== undefined) return fallback;
-      throw new BadInputError(`header keyword ${key} is missing`);
+      throw this.missing(key);
     }
     return typeof v === 'string' ? v : String(v);
   }
@@ -117,10 +148,10 @@ export class Header {
     const v = this.get(key);
     if (v === undefined || v === null) {
       if (fallback !== undefined) return fallback;
-      throw new BadInputError(`header keyword ${key} is missing`);
+      throw this.missing(key);
     }
     if (typeof v === 'boolean') return v;
-    throw new BadInputError(`header keyword ${key} is not a logical value: ${JSON.stringify(v)}`);
+    throw new BadInputError(`${this.where(key)}: header keyword ${key} is not a logical value: ${JSON.stringify(v)}`);
   }
 
   comment(key: string): string | undefined {
@@ -196,7 +227,10 @@ export class Header {
   }
 
   clone(): Header {
-    return new Header(this.cards.map((c) => ({ ...c })));
+    return new Header(
+      this.cards.map((c) => ({ ...c })),
+      this.source,
+    );
   }
 
   /** Plain object of keyword to value (first occurrence wins), for JSON output. */
@@ -281,7 +315,7 @@ export class Header {
     if (end > bytes.length) {
       throw new BadInputError(`${where(source)}: header block is truncated; check the file is complete`);
     }
-    return { header: new Header(cards), end };
+    return { header: new Header(cards, source), end };
   }
 
   /**
@@ -337,7 +371,7 @@ export function parseCard(
   cardIndex = 0,
   warn: WarningSink = () => {},
 ): Card {
-  let keyField = image.slice(0, 8);
+  const keyField = image.slice(0, 8);
   let rest: string;
   let key: string;
   if (keyField === 'HIERARCH') {
@@ -534,6 +568,8 @@ function formatStringCard(prefix: string, value: string, comment?: string): stri
   while (rest.length > 0) {
     const head = first ? prefix : 'CONTINUE  ';
     const room = CARD_LENGTH - head.length - 2; // two quotes
+    // Room for at least one doubled quote and the '&', else no progress would be made.
+    if (room < 3) throw new RangeError(`keyword too long for a string value: ${prefix.trim()}`);
     // Take as many characters as fit once quotes are doubled, leaving room for '&'.
     let take = 0;
     let used = 0;
