@@ -143,7 +143,9 @@ print(json.dumps({'pix': [int(p) for p in pix], 'ra': cra.tolist(), 'dec': cdec.
           `import json, healpy as hp\nprint(json.dumps([[int(x) for x in hp.get_all_neighbours(${nside}, p, nest=True)] for p in ${JSON.stringify(tiles)}]))`,
         ),
       );
-      tiles.forEach((p, i) => assert.deepEqual(tileNeighbours(p, nside), ref[i], `tile ${p} nside ${nside}`));
+      tiles.forEach((p, i) => {
+        assert.deepEqual(tileNeighbours(p, nside), ref[i], `tile ${p} nside ${nside}`);
+      });
     }
   });
 

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, RapidError } from '../util/errors.ts';
 import { VERSION } from '../version.ts';
 import { registerFitsCommands } from './fits.ts';
+import { registerSimulateCommands } from './simulate.ts';
 import { registerTileCommands } from './tile.ts';
 import { registerWcsCommands } from './wcs.ts';
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerFitsCommands(program);
   registerWcsCommands(program);
   registerTileCommands(program);
+  registerSimulateCommands(program);
   // Subcommands inherit exitOverride so that usage errors come back here with their code.
   for (const c of program.commands) {
     c.exitOverride();
