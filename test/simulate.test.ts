@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,6 +160,14 @@ describe('simulated survey on disk', () => {
     assert.deepEqual(json.filters, ['F158', 'F106']);
     assert.equal(json.epochs.length, 3);
     assert.match(json.software, /^rapid-ts /);
+  });
+
+  test('the images pass fitsverify with no warnings', (t) => {
+    if (!requireTool(t, 'fitsverify')) return;
+    for (const img of summary.images.slice(0, 2)) {
+      const r = spawnSync('fitsverify', ['-q', join(out(), img.file)], { encoding: 'utf8' });
+      assert.match(r.stdout, /verification OK/, r.stdout);
+    }
   });
 
   test('transients appear with the light-curve flux of their epoch and are omitted while off', async () => {

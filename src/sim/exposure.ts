@@ -104,6 +104,8 @@ function psfLevelAt(x: number, y: number, size: number, levels: number): number 
 export function exposureHeader(plan: ImagePlan, inst: InstrumentOptions, seed: number): Header {
   const h = new Header();
   const c = (plan.size + 1) / 2; // FITS 1-based centre
+  // WCSAXES first: the primary HDU has no data (NAXIS = 0) but carries the WCS, as OpenUniverse's.
+  h.set('WCSAXES', 2, 'number of WCS axes');
   h.set('CTYPE1', 'RA---TAN-SIP', 'TAN projection with SIP distortion');
   h.set('CTYPE2', 'DEC--TAN-SIP', 'TAN projection with SIP distortion');
   h.set('CRPIX1', c, 'reference pixel (1-based)');
@@ -137,7 +139,7 @@ export function exposureHeader(plan: ImagePlan, inst: InstrumentOptions, seed: n
   h.set('PSF_FWHM', nominalFwhm(plan), '[pix] optical PSF FWHM at the detector centre');
   h.set('PSFMODEL', inst.psf, 'simulated PSF profile');
   h.set('TILE', plan.tile, 'sky tile (HEALPix nested) of the pointing');
-  h.set('EPOCH', plan.epoch, 'survey epoch');
+  h.set('SURVEPOC', plan.epoch, 'survey epoch number');
   h.set('SIMSEED', seed, 'simulator seed');
   h.set('SIMULATR', `rapid-ts ${VERSION}`, 'simulator');
   return h;
