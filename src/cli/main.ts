@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, RapidError } from '../util/errors.ts';
 import { VERSION } from '../version.ts';
 import { registerFitsCommands } from './fits.ts';
+import { registerImageCommands } from './image.ts';
+import { registerPsfCommands } from './psf.ts';
 import { registerSimulateCommands } from './simulate.ts';
 import { registerTileCommands } from './tile.ts';
 import { registerWcsCommands } from './wcs.ts';
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   registerWcsCommands(program);
   registerTileCommands(program);
   registerSimulateCommands(program);
+  registerPsfCommands(program);
+  registerImageCommands(program);
   // Subcommands inherit exitOverride so that usage errors come back here with their code.
   for (const c of program.commands) {
     c.exitOverride();

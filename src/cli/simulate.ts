@@ -63,6 +63,7 @@ export function registerSimulateCommands(program: Command): void {
           cadenceDays: parseNumber(String(opts.cadenceDays), '--cadence-days'),
           transientsPerImage: parseNumber(String(opts.transientsPerImage), '--transients-per-image'),
           psf,
+          psfFwhm: opts.psfFwhm === undefined ? undefined : parseNumber(String(opts.psfFwhm), '--psf-fwhm'),
           psfVariation: parseNumber(String(opts.psfVariation), '--psf-variation'),
           cosmicRate: parseNumber(String(opts.cosmicRate), '--cosmic-rate'),
           badPixelFraction: parseNumber(String(opts.badPixels), '--bad-pixels'),

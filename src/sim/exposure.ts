@@ -16,6 +16,8 @@ import type { ImagePlan } from './survey.ts';
 
 export interface InstrumentOptions {
   psf: 'moffat' | 'airy';
+  /** Optical FWHM in pixels at the detector centre, instead of the filter's (e.g. a well-sampled PSF). */
+  psfFwhm?: number;
   /** Moffat β. */
   beta: number;
   /** Fractional growth of the PSF FWHM from the detector centre to its corners. */
@@ -71,8 +73,8 @@ export function zeroPoint(plan: ImagePlan): number {
 }
 
 /** PSF FWHM in pixels at the nominal scale of this exposure, before variation across the detector. */
-export function nominalFwhm(plan: ImagePlan): number {
-  return fwhmPixels(plan.filter) * plan.psfScale;
+export function nominalFwhm(plan: ImagePlan, inst: Pick<InstrumentOptions, 'psfFwhm'> = {}): number {
+  return (inst.psfFwhm ?? fwhmPixels(plan.filter)) * plan.psfScale;
 }
 
 /**
@@ -83,7 +85,7 @@ export function psfLevels(plan: ImagePlan, inst: InstrumentOptions): PsfProfile[
   const steps = Math.max(1, Math.ceil(inst.psfVariation / 0.005) + 1);
   const out: PsfProfile[] = [];
   for (let k = 0; k < steps; k++) {
-    const fwhm = nominalFwhm(plan) * (1 + (steps === 1 ? 0 : (inst.psfVariation * k) / (steps - 1)));
+    const fwhm = nominalFwhm(plan, inst) * (1 + (steps === 1 ? 0 : (inst.psfVariation * k) / (steps - 1)));
     out.push(
       inst.psf === 'moffat'
         ? { kind: 'moffat', fwhm, beta: inst.beta }
@@ -136,7 +138,7 @@ export function exposureHeader(plan: ImagePlan, inst: InstrumentOptions, seed: n
   h.set('SATURATE', ROMAN_DETECTOR.fullWell / ROMAN_DETECTOR.gain, '[DN] saturation level');
   h.set('SKYRATE', plan.filter.background, '[e-/s/pix] model sky background');
   h.set('BUNIT', 'DN', 'data units (counts over the exposure)');
-  h.set('PSF_FWHM', nominalFwhm(plan), '[pix] optical PSF FWHM at the detector centre');
+  h.set('PSF_FWHM', nominalFwhm(plan, inst), '[pix] optical PSF FWHM at the detector centre');
   h.set('PSFMODEL', inst.psf, 'simulated PSF profile');
   h.set('TILE', plan.tile, 'sky tile (HEALPix nested) of the pointing');
   h.set('SURVEPOC', plan.epoch, 'survey epoch number');

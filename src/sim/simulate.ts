@@ -226,6 +226,9 @@ export async function simulateSurvey(
 ): Promise<SimulationSummary> {
   const o: SimulateOptions = { ...DEFAULT_SIMULATION, ...options };
   checkSurvey(o);
+  if (o.psfFwhm !== undefined && !(o.psfFwhm >= 0.3 && o.psfFwhm <= 20)) {
+    throw new UsageError(`--psf-fwhm must be between 0.3 and 20 pixels, got ${o.psfFwhm}`);
+  }
   const plans = planSurvey(o);
   const sky = skyModelFor(o, plans);
   const tileCache = new Map<number, SkyObject[]>();

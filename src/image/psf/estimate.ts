@@ -1,0 +1,360 @@
+/**
+ * Empirical PSF estimation: an effective PSF (Anderson & King 2000) built by stacking many stars
+ * registered to their sub-pixel positions, on a grid N times finer than the pixels so that
+ * undersampled PSFs are recovered from the spread of the stars' phases (as PSFEx's
+ * oversampling does). Optionally varying over the image as a polynomial of degree ≤ 2.
+ *
+ * Each iteration fits every star's position and flux with the current model, gathers the
+ * residuals of all star pixels at their offsets from the star centres, and corrects each grid
+ * node by the sigma-clipped mean (or polynomial fit over star positions) of the residuals
+ * that fall nearest to it. The model is kept at unit sum and centred.
+ */
+import { BadInputError } from '../../util/errors.ts';
+import { estimateBackground } from '../background.ts';
+import type { Image } from '../image.ts';
+import {
+  GridPsf,
+  normaliseFlux,
+  type PsfPolynomial,
+  polynomialTerms,
+  polynomialValues,
+  recentre,
+} from './grid.ts';
+import { type StarCandidate, selectStars } from './select.ts';
+
+export interface EstimateOptions {
+  /** Grid nodes per pixel (1 = pixel sampling). Default: 3 when the PSF is undersampled (FWHM < 2.5 px), else 1. */
+  oversample?: number;
+  /** Polynomial degree of the variation over the image (0, 1 or 2). */
+  degree?: number;
+  /** Stamp side in pixels (odd). Default 25, as PSFEx's default PSF_SIZE. */
+  size?: number;
+  /** Saturation level of the image (raw units). */
+  saturation?: number;
+  /** e⁻ per data unit, for source noise in the fit weights. */
+  gain?: number;
+  /** Minimum number of stars (else BadInputError). */
+  minStars?: number;
+  maxStars?: number;
+  minSnr?: number;
+  iterations?: number;
+}
+
+export interface StarFit {
+  x: number;
+  y: number;
+  flux: number;
+  snr: number;
+  /** Reduced χ² of the star against the final model. */
+  chi2: number;
+}
+
+export interface PsfEstimate {
+  psf: GridPsf;
+  stars: StarFit[];
+  rejected: number;
+  oversample: number;
+}
+
+/** Relative accuracy expected of the model per pixel, in the χ² of stars. */
+const ACCURACY = 0.03;
+
+/** A Gaussian effective PSF grid with the given per-axis variance (px²), as a first model. */
+function gaussianGrid(side: number, step: number, variance: number): Float32Array {
+  const g = new Float32Array(side * side);
+  const c = (side - 1) / 2;
+  for (let j = 0; j < side; j++) {
+    for (let i = 0; i < side; i++) {
+      const u = (i - c) * step;
+      const v = (j - c) * step;
+      g[j * side + i] = Math.exp(-(u * u + v * v) / (2 * variance)) / (2 * Math.PI * variance);
+    }
+  }
+  return g;
+}
+
+/**
+ * Fit flux and position of one star with the model (Gauss–Newton, numerical derivatives).
+ * Returns null when the fit fails.
+ */
+function fitStar(
+  psf: GridPsf,
+  data: Float32Array,
+  weight: Float32Array,
+  width: number,
+  star: { x: number; y: number; flux: number },
+  R: number,
+): { x: number; y: number; flux: number; chi2: number } | null {
+  let { x, y, flux } = star;
+  const n = psf.size;
+  const h = (n - 1) / 2;
+  const s0 = new Float32Array(n * n);
+  const sx = new Float32Array(n * n);
+  const sy = new Float32Array(n * n);
+  const d = 0.02;
+  for (let it = 0; it < 6; it++) {
+    const cx = Math.round(x);
+    const cy = Math.round(y);
+    psf.stamp(x, y, s0);
+    // Derivative stamps must share the central pixel with s0: shift by d within the same pixel.
+    psf.stamp(x + d, y, sx);
+    psf.stamp(x, y + d, sy);
+    const sameX = Math.round(x + d) === cx;
+    const sameY = Math.round(y + d) === cy;
+    let a00 = 0;
+    let a01 = 0;
+    let a02 = 0;
+    let a11 = 0;
+    let a12 = 0;
+    let a22 = 0;
+    let b0 = 0;
+    let b1 = 0;
+    let b2 = 0;
+    for (let j = -R; j <= R; j++) {
+      for (let i = -R; i <= R; i++) {
+        const k = (j + h) * n + (i + h);
+        const idx = (cy + j) * width + cx + i;
+        const w = weight[idx];
+        if (!(w > 0)) continue;
+        const m = s0[k];
+        const gx = sameX ? (flux * (sx[k] - m)) / d : 0;
+        const gy = sameY ? (flux * (sy[k] - m)) / d : 0;
+        const r = data[idx] - flux * m;
+        a00 += w * m * m;
+        a01 += w * m * gx;
+        a02 += w * m * gy;
+        a11 += w * gx * gx;
+        a12 += w * gx * gy;
+        a22 += w * gy * gy;
+        b0 += w * m * r;
+        b1 += w * gx * r;
+        b2 += w * gy * r;
+      }
+    }
+    // Solve the 3×3 system by Cramer's rule.
+    const det = a00 * (a11 * a22 - a12 * a12) - a01 * (a01 * a22 - a12 * a02) + a02 * (a01 * a12 - a11 * a02);
+    if (!(Math.abs(det) > 0)) return null;
+    const dF =
+      (b0 * (a11 * a22 - a12 * a12) - a01 * (b1 * a22 - a12 * b2) + a02 * (b1 * a12 - a11 * b2)) / det;
+    const dX =
+      (a00 * (b1 * a22 - a12 * b2) - b0 * (a01 * a22 - a12 * a02) + a02 * (a01 * b2 - b1 * a02)) / det;
+    const dY =
+      (a00 * (a11 * b2 - b1 * a12) - a01 * (a01 * b2 - b1 * a02) + b0 * (a01 * a12 - a11 * a02)) / det;
+    flux += dF;
+    x += Math.max(-0.5, Math.min(0.5, dX));
+    y += Math.max(-0.5, Math.min(0.5, dY));
+    if (!(flux > 0)) return null;
+    if (Math.abs(dX) < 1e-4 && Math.abs(dY) < 1e-4) break;
+  }
+  // χ² with the final parameters, allowing the model a relative error of ACCURACY per pixel (as
+  // PSFEx's PSF_ACCURACY), so bright stars are not rejected for the model's own imperfection.
+  psf.stamp(x, y, s0);
+  const cx = Math.round(x);
+  const cy = Math.round(y);
+  let chi2 = 0;
+  let count = 0;
+  for (let j = -R; j <= R; j++) {
+    for (let i = -R; i <= R; i++) {
+      const idx = (cy + j) * width + cx + i;
+      const w = weight[idx];
+      if (!(w > 0)) continue;
+      const m = flux * s0[(j + h) * n + (i + h)];
+      chi2 += (data[idx] - m) ** 2 / (1 / w + (ACCURACY * m) ** 2);
+      count++;
+    }
+  }
+  return { x, y, flux, chi2: chi2 / Math.max(1, count - 3) };
+}
+
+/** Solve the m×m system A·x = b (Gaussian elimination with partial pivoting); null when singular. */
+function solve(Ain: Float64Array, bin: Float64Array, m: number): Float64Array | null {
+  const A = Float64Array.from(Ain);
+  const b = Float64Array.from(bin);
+  for (let col = 0; col < m; col++) {
+    let piv = col;
+    for (let r = col + 1; r < m; r++) if (Math.abs(A[r * m + col]) > Math.abs(A[piv * m + col])) piv = r;
+    if (!(Math.abs(A[piv * m + col]) > 1e-12 * Math.abs(A[0]))) return null;
+    if (piv !== col) {
+      for (let q = 0; q < m; q++) [A[col * m + q], A[piv * m + q]] = [A[piv * m + q], A[col * m + q]];
+      [b[col], b[piv]] = [b[piv], b[col]];
+    }
+    for (let r = col + 1; r < m; r++) {
+      const f = A[r * m + col] / A[col * m + col];
+      for (let q = col; q < m; q++) A[r * m + q] -= f * A[col * m + q];
+      b[r] -= f * b[col];
+    }
+  }
+  const x = new Float64Array(m);
+  for (let r = m - 1; r >= 0; r--) {
+    let acc = b[r];
+    for (let q = r + 1; q < m; q++) acc -= A[r * m + q] * x[q];
+    x[r] = acc / A[r * m + r];
+  }
+  return x;
+}
+
+/**
+ * Keep the model at unit sum, and centred: within iterations only when it has drifted by more
+ * than a tenth of a grid step, since each resampling smooths the grid a little.
+ */
+function normalise(psf: GridPsf, tolerance = 0.1): GridPsf {
+  return normaliseFlux(recentre(psf, tolerance));
+}
+
+/** Estimate the PSF of an image from its stars. BadInputError when too few stars are found. */
+export function estimatePsf(image: Image, options: EstimateOptions = {}): PsfEstimate {
+  const { width, height } = image;
+  const size = options.size ?? 25;
+  if (size % 2 !== 1 || size < 5) throw new BadInputError(`PSF size must be an odd number ≥ 5, got ${size}`);
+  const degree = options.degree ?? 0;
+  if (![0, 1, 2].includes(degree))
+    throw new BadInputError(`PSF polynomial degree must be 0, 1 or 2, got ${degree}`);
+  const R = (size - 1) / 2;
+  if (!image.data.some((v) => Number.isFinite(v))) throw new BadInputError('the image has no valid pixels');
+  const bkg = estimateBackground(image);
+  const data = new Float32Array(image.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = image.data[i] - bkg.level[i];
+  const candidates = selectStars(data, bkg.rms, width, height, image.mask, {
+    radius: R,
+    minSnr: options.minSnr ?? 30,
+    saturation: options.saturation === undefined ? undefined : options.saturation - bkg.mesh.globalLevel,
+    maxStars: options.maxStars ?? 500,
+    // A varying PSF has stars of several sizes: select loosely and let the fit reject.
+    sizeTolerance: degree > 0 ? 0.5 : 0.25,
+  });
+  const minStars = options.minStars ?? 10;
+  if (candidates.length < minStars) {
+    throw new BadInputError(
+      `found ${candidates.length} usable stars for the PSF (need ${minStars}: isolated, unsaturated, S/N ≥ ${options.minSnr ?? 30}); give a PSF instead or lower the requirements`,
+    );
+  }
+  // Fit weights: inverse variance of background plus source noise.
+  const weight = new Float32Array(data.length);
+  const gain = options.gain ?? Number.POSITIVE_INFINITY;
+  for (let i = 0; i < data.length; i++) {
+    const v = bkg.rms[i] ** 2 + Math.max(0, data[i]) / gain;
+    const bad = !Number.isFinite(data[i]) || (image.mask && image.mask[i] !== 0);
+    weight[i] = bad || !(v > 0) ? 0 : 1 / v;
+  }
+  // A first model: a Gaussian of the stars' median size (per-axis variance = size/2).
+  const medianSize = candidates.map((s) => s.size).sort((a, b) => a - b)[candidates.length >> 1];
+  const roughFwhm = 2.3548 * Math.sqrt(medianSize / 2);
+  // Cubic interpolation of a grid needs about 3 nodes per FWHM to follow the core.
+  const N = options.oversample ?? (roughFwhm < 2 ? 3 : roughFwhm < 4 ? 2 : 1);
+  if (!Number.isInteger(N) || N < 1 || N > 8)
+    throw new BadInputError(`oversampling must be an integer 1 … 8, got ${N}`);
+  const step = 1 / N;
+  const side = N * size + (N % 2 === 0 ? 1 : 0);
+  const polynomial: PsfPolynomial = {
+    degree,
+    zero: [(width - 1) / 2, (height - 1) / 2],
+    scale: [Math.max(1, width / 2), Math.max(1, height / 2)],
+  };
+  const nTerms = polynomialTerms(degree).length;
+  const terms = [gaussianGrid(side, step, Math.max(0.3, medianSize / 2))];
+  for (let k = 1; k < nTerms; k++) terms.push(new Float32Array(side * side));
+  let psf = normalise(new GridPsf(terms, side, step, polynomial, size));
+
+  let stars: (StarCandidate & { chi2: number })[] = candidates.map((s) => ({ ...s, chi2: 1 }));
+  let rejected = 0;
+  const iterations = options.iterations ?? 10;
+  const c = (side - 1) / 2;
+  for (let it = 0; it < iterations; it++) {
+    // Fit every star with the current model; drop failures and outliers (blends, galaxies).
+    const fitted: (StarCandidate & { chi2: number })[] = [];
+    for (const s of stars) {
+      const f = fitStar(psf, data, weight, width, s, R);
+      if (f && Math.abs(f.x - s.x) < 1.5 && Math.abs(f.y - s.y) < 1.5) fitted.push({ ...s, ...f });
+    }
+    if (it === 3 || it === 6) {
+      // Blends, galaxies and cosmic rays stand out in χ² once the model is close.
+      const chis = fitted.map((s) => s.chi2).sort((a, b) => a - b);
+      const med = chis[chis.length >> 1];
+      const mad = chis.map((c) => Math.abs(c - med)).sort((a, b) => a - b)[chis.length >> 1];
+      const kept = fitted.filter((s) => s.chi2 <= Math.max(2, med + 5 * 1.4826 * mad));
+      rejected += stars.length - kept.length;
+      stars = kept;
+    } else {
+      rejected += stars.length - fitted.length;
+      stars = fitted;
+    }
+
+    if (stars.length < minStars) {
+      throw new BadInputError(`only ${stars.length} stars fit a common PSF (need ${minStars})`);
+    }
+    // Residuals of every star pixel, in units of the star's flux, spread to the four grid nodes
+    // around their offset with bilinear weights times inverse variance; each node's correction
+    // is the weighted mean (or weighted polynomial fit over star positions) of what reaches it.
+    const nn = side * side;
+    const m = nTerms;
+    const A = new Float64Array(nn * m * m);
+    const b = new Float64Array(nn * m);
+    const grids = stars.map((s) => psf.gridAt(s.x, s.y));
+    const starTerms = stars.map((s) => polynomialValues(polynomial, s.x, s.y));
+    stars.forEach((s, si) => {
+      const cx = Math.round(s.x);
+      const cy = Math.round(s.y);
+      const t = starTerms[si];
+      for (let j = -R; j <= R; j++) {
+        for (let i = -R; i <= R; i++) {
+          const idx = (cy + j) * width + cx + i;
+          if (!(weight[idx] > 0)) continue;
+          const u = cx + i - s.x;
+          const v = cy + j - s.y;
+          const gx = c + u / step;
+          const gy = c + v / step;
+          const ix = Math.floor(gx);
+          const iy = Math.floor(gy);
+          if (ix < 0 || iy < 0 || ix >= side - 1 || iy >= side - 1) continue;
+          const model = psf.valueAt(grids[si], u, v);
+          const r = data[idx] / s.flux - model;
+          const w = weight[idx] * s.flux * s.flux;
+          // Cosmic rays and neighbours: drop samples far outside the noise.
+          if (r * r * w > 36) continue;
+          const fx = gx - ix;
+          const fy = gy - iy;
+          const corners = [
+            [iy * side + ix, (1 - fx) * (1 - fy)],
+            [iy * side + ix + 1, fx * (1 - fy)],
+            [(iy + 1) * side + ix, (1 - fx) * fy],
+            [(iy + 1) * side + ix + 1, fx * fy],
+          ];
+          for (const [n, bw] of corners) {
+            const ww = w * bw;
+            if (ww === 0) continue;
+            for (let a = 0; a < m; a++) {
+              b[n * m + a] += ww * t[a] * r;
+              for (let q = 0; q < m; q++) A[(n * m + a) * m + q] += ww * t[a] * t[q];
+            }
+          }
+        }
+      }
+    });
+    const corrections = Array.from({ length: m }, () => new Float32Array(nn));
+    for (let n = 0; n < nn; n++) {
+      if (!(A[n * m * m] > 0)) continue;
+      if (m === 1) {
+        corrections[0][n] = b[n] / A[n];
+        continue;
+      }
+      const coef = solve(A.subarray(n * m * m, (n + 1) * m * m), b.subarray(n * m, (n + 1) * m), m);
+      if (coef) for (let a = 0; a < m; a++) corrections[a][n] = coef[a];
+      else corrections[0][n] = b[n * m] / A[n * m * m];
+    }
+    const updated = psf.terms.map((t, k) => {
+      const corr = corrections[k];
+      const out = new Float32Array(t.length);
+      for (let i = 0; i < t.length; i++) out[i] = t[i] + corr[i];
+      return out;
+    });
+    psf = normalise(new GridPsf(updated, side, step, polynomial, size));
+  }
+  psf = normalise(psf, 1e-3);
+  // Final χ² per star with the final model.
+  const fits: StarFit[] = [];
+  for (const s of stars) {
+    const f = fitStar(psf, data, weight, width, s, R);
+    if (f) fits.push({ x: f.x, y: f.y, flux: f.flux, snr: s.snr, chi2: f.chi2 });
+  }
+  return { psf, stars: fits, rejected, oversample: N };
+}

@@ -1,0 +1,258 @@
+/**
+ * A tabulated PSF: the pixel-integrated PSF ("effective PSF", Anderson & King 2000) sampled on a
+ * grid of step `step` image pixels (step 1/N for N-times oversampling), optionally varying over
+ * the image as a polynomial in x, y. This is also PSFEx's model (PSF_MASK, PSF_SAMP, POLZERO,
+ * POLSCAL), so one type serves our estimates, PSFEx's .psf files and PSFs given as images.
+ *
+ * Term k of a degree-D polynomial is x^i·y^j in PSFEx's order: j outer, i inner
+ * (1, x, x², …, y, xy, …, y^D), with x = (X − zero₀)/scale₀ and y = (Y − zero₁)/scale₁.
+ */
+import type { PsfModel } from './model.ts';
+
+export interface PsfPolynomial {
+  degree: number;
+  /** Position subtracted before scaling (0-based pixels). */
+  zero: [number, number];
+  scale: [number, number];
+}
+
+export const CONSTANT: PsfPolynomial = { degree: 0, zero: [0, 0], scale: [1, 1] };
+
+/** Exponents (i, j) of x^i·y^j for each term, in PSFEx's order. */
+export function polynomialTerms(degree: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let j = 0; j <= degree; j++) for (let i = 0; i <= degree - j; i++) out.push([i, j]);
+  return out;
+}
+
+/** Values of every term at (X, Y). */
+export function polynomialValues(p: PsfPolynomial, X: number, Y: number): Float64Array {
+  const x = (X - p.zero[0]) / p.scale[0];
+  const y = (Y - p.zero[1]) / p.scale[1];
+  const terms = polynomialTerms(p.degree);
+  const out = new Float64Array(terms.length);
+  terms.forEach(([i, j], k) => {
+    out[k] = x ** i * y ** j;
+  });
+  return out;
+}
+
+/** Keys cubic convolution weights (a = −0.5) for a fractional offset t in [0, 1). */
+function cubicWeights(t: number, w: Float64Array): void {
+  w[0] = ((-0.5 * t + 1) * t - 0.5) * t;
+  w[1] = (1.5 * t - 2.5) * t * t + 1;
+  w[2] = ((-1.5 * t + 2) * t + 0.5) * t;
+  w[3] = (0.5 * t - 0.5) * t * t;
+}
+
+export class GridPsf implements PsfModel {
+  /** Grid side (nodes). */
+  readonly side: number;
+  /** Image pixels per grid step. */
+  readonly step: number;
+  /** One grid per polynomial term, side × side, x fastest. */
+  readonly terms: Float32Array[];
+  readonly polynomial: PsfPolynomial;
+  /** Side of the stamps `stamp` returns (odd). */
+  readonly size: number;
+  private readonly wx = new Float64Array(4);
+  private readonly wy = new Float64Array(4);
+
+  constructor(
+    terms: Float32Array[],
+    side: number,
+    step: number,
+    polynomial: PsfPolynomial = CONSTANT,
+    size?: number,
+  ) {
+    if (terms.length !== polynomialTerms(polynomial.degree).length) {
+      throw new RangeError(
+        `a degree-${polynomial.degree} PSF needs ${polynomialTerms(polynomial.degree).length} grids, got ${terms.length}`,
+      );
+    }
+    for (const t of terms)
+      if (t.length !== side * side) throw new RangeError('PSF grids must be side × side');
+    this.terms = terms;
+    this.side = side;
+    this.step = step;
+    this.polynomial = polynomial;
+    // By default, stamps cover the grid's extent in image pixels.
+    const extent = Math.floor(((side - 1) / 2) * step);
+    this.size = size ?? 2 * extent + 1;
+  }
+
+  /** The grid at image position (x, y): Σ_k P_k(x, y)·grid_k. */
+  gridAt(x: number, y: number): Float64Array {
+    const out = new Float64Array(this.side * this.side);
+    const p = polynomialValues(this.polynomial, x, y);
+    for (let k = 0; k < this.terms.length; k++) {
+      const t = this.terms[k];
+      const c = p[k];
+      if (c === 0) continue;
+      for (let i = 0; i < out.length; i++) out[i] += c * t[i];
+    }
+    return out;
+  }
+
+  /** Interpolated grid value at offset (u, v) image pixels from the PSF centre. */
+  valueAt(grid: Float64Array, u: number, v: number): number {
+    const c = (this.side - 1) / 2;
+    const gx = c + u / this.step;
+    const gy = c + v / this.step;
+    const ix = Math.floor(gx);
+    const iy = Math.floor(gy);
+    if (ix < -1 || iy < -1 || ix > this.side || iy > this.side) return 0;
+    cubicWeights(gx - ix, this.wx);
+    cubicWeights(gy - iy, this.wy);
+    let acc = 0;
+    for (let b = 0; b < 4; b++) {
+      const yy = iy - 1 + b;
+      if (yy < 0 || yy >= this.side) continue;
+      let row = 0;
+      for (let a = 0; a < 4; a++) {
+        const xx = ix - 1 + a;
+        if (xx < 0 || xx >= this.side) continue;
+        row += this.wx[a] * grid[yy * this.side + xx];
+      }
+      acc += this.wy[b] * row;
+    }
+    return acc;
+  }
+
+  /** See PsfModel: unit-sum stamp for a source at (x, y), central pixel on (round(x), round(y)). */
+  stamp(x: number, y: number, out?: Float32Array): Float32Array {
+    const n = this.size;
+    const s = out ?? new Float32Array(n * n);
+    const grid = this.gridAt(x, y);
+    const h = (n - 1) / 2;
+    const dx = Math.round(x) - x;
+    const dy = Math.round(y) - y;
+    let sum = 0;
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < n; i++) {
+        const v = this.valueAt(grid, i - h + dx, j - h + dy);
+        s[j * n + i] = v;
+        sum += v;
+      }
+    }
+    if (sum !== 0) for (let i = 0; i < n * n; i++) s[i] /= sum;
+    return s;
+  }
+
+  /**
+   * Shape of the PSF at (x, y) from the grid resampled to ≤ 1/8 px: FWHM from the area above
+   * half maximum, and SourceExtractor-style ellipticity 1 − B/A from second moments.
+   */
+  shape(x?: number, y?: number): { fwhm: number; ellipticity: number; theta: number } {
+    const grid = this.gridAt(x ?? this.polynomial.zero[0], y ?? this.polynomial.zero[1]);
+    const fine = Math.min(this.step, 1 / 8);
+    const reach = ((this.side - 1) / 2) * this.step;
+    const n = Math.floor(reach / fine);
+    let peak = 0;
+    const values: number[] = [];
+    for (let j = -n; j <= n; j++) {
+      for (let i = -n; i <= n; i++) {
+        const v = this.valueAt(grid, i * fine, j * fine);
+        values.push(v);
+        if (v > peak) peak = v;
+      }
+    }
+    let above = 0;
+    let sw = 0;
+    let sx = 0;
+    let sy = 0;
+    let k = 0;
+    for (let j = -n; j <= n; j++) {
+      for (let i = -n; i <= n; i++, k++) {
+        const v = values[k];
+        if (v >= peak / 2) above++;
+        if (v > 0.05 * peak) {
+          sw += v;
+          sx += v * i * fine;
+          sy += v * j * fine;
+        }
+      }
+    }
+    const mx = sx / sw;
+    const my = sy / sw;
+    let xx = 0;
+    let yy = 0;
+    let xy = 0;
+    k = 0;
+    for (let j = -n; j <= n; j++) {
+      for (let i = -n; i <= n; i++, k++) {
+        const v = values[k];
+        if (v <= 0.05 * peak) continue;
+        const u = i * fine - mx;
+        const w = j * fine - my;
+        xx += v * u * u;
+        yy += v * w * w;
+        xy += v * u * w;
+      }
+    }
+    xx /= sw;
+    yy /= sw;
+    xy /= sw;
+    const t = Math.sqrt(((xx - yy) / 2) ** 2 + xy * xy);
+    const a2 = (xx + yy) / 2 + t;
+    const b2 = (xx + yy) / 2 - t;
+    return {
+      fwhm: 2 * Math.sqrt((above * fine * fine) / Math.PI),
+      ellipticity: 1 - Math.sqrt(Math.max(b2, 0) / a2),
+      theta: (0.5 * Math.atan2(2 * xy, xx - yy) * 180) / Math.PI,
+    };
+  }
+
+  fwhm(x?: number, y?: number): number {
+    return this.shape(x, y).fwhm;
+  }
+}
+
+/**
+ * Move the PSF's centroid (of the constant term, within the central half of the grid where the
+ * star light dominates the noise) to the grid centre, by resampling every term.
+ */
+export function recentre(psf: GridPsf, tolerance = 1e-6): GridPsf {
+  const { side, step } = psf;
+  const c = (side - 1) / 2;
+  const g = psf.terms[0];
+  const rMax = side / 4;
+  let sw = 0;
+  let sx = 0;
+  let sy = 0;
+  for (let j = 0; j < side; j++) {
+    for (let i = 0; i < side; i++) {
+      if ((i - c) ** 2 + (j - c) ** 2 > rMax * rMax) continue;
+      const v = g[j * side + i];
+      sw += v;
+      sx += v * (i - c);
+      sy += v * (j - c);
+    }
+  }
+  const mx = sx / sw;
+  const my = sy / sw;
+  // Resampling smooths a little, so a model is only moved when it is off by more than `tolerance` nodes.
+  if (!(Math.abs(mx) > tolerance || Math.abs(my) > tolerance)) return psf;
+  const terms = psf.terms.map((t) => {
+    const grid = Float64Array.from(t);
+    const out = new Float32Array(side * side);
+    for (let j = 0; j < side; j++) {
+      for (let i = 0; i < side; i++)
+        out[j * side + i] = psf.valueAt(grid, (i - c + mx) * step, (j - c + my) * step);
+    }
+    return out;
+  });
+  return new GridPsf(terms, side, step, psf.polynomial, psf.size);
+}
+
+/**
+ * Scale the model so that its constant term integrates to 1 (Σ nodes · step² = 1). Every term
+ * gets the same factor, so the variation keeps its relative size; stamps are normalised when
+ * drawn anyway.
+ */
+export function normaliseFlux(psf: GridPsf): GridPsf {
+  const { step } = psf;
+  const sum = psf.terms[0].reduce((a, b) => a + b, 0) * step * step;
+  const terms = psf.terms.map((t) => Float32Array.from(t, (v) => v / sum));
+  return new GridPsf(terms, psf.side, step, psf.polynomial, psf.size);
+}

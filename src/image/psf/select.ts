@@ -1,0 +1,167 @@
+/**
+ * PSF star selection: isolated, unsaturated, high-S/N point sources.
+ *
+ * Candidates are local maxima of the background-subtracted image. Each gets an aperture flux,
+ * S/N and a size: the trace of its Gaussian-weighted second moments, which depends little on
+ * the sub-pixel phase even for undersampled stars. Point sources form the compact end of the
+ * size distribution: galaxies are larger, cosmic rays and hot pixels smaller.
+ */
+export interface StarCandidate {
+  x: number;
+  y: number;
+  flux: number;
+  snr: number;
+  /** Trace of the weighted second moments, px². */
+  size: number;
+  peak: number;
+}
+
+export interface SelectOptions {
+  /** Stamp half-width: a star's stamp must fit in the image and hold no other source. */
+  radius: number;
+  /** Minimum S/N of the aperture flux. */
+  minSnr?: number;
+  /** Pixels at or above this are saturated (default: none). */
+  saturation?: number;
+  /** Mask bits that exclude a pixel (default: any). */
+  maskBits?: number;
+  /** Keep at most this many (the highest S/N). */
+  maxStars?: number;
+  /** Accepted relative deviation from the stellar size. */
+  sizeTolerance?: number;
+}
+
+/** Weighted centroid and size within a small window (Gaussian weight, σ = 1.5 px). */
+function moments(
+  data: Float32Array,
+  width: number,
+  x0: number,
+  y0: number,
+  r: number,
+): { x: number; y: number; size: number } {
+  let sw = 0;
+  let sx = 0;
+  let sy = 0;
+  for (let j = -r; j <= r; j++) {
+    for (let i = -r; i <= r; i++) {
+      const v = data[(y0 + j) * width + x0 + i];
+      const w = Math.exp(-(i * i + j * j) / (2 * 1.5 * 1.5)) * v;
+      sw += w;
+      sx += w * i;
+      sy += w * j;
+    }
+  }
+  const mx = sx / sw;
+  const my = sy / sw;
+  let s2 = 0;
+  for (let j = -r; j <= r; j++) {
+    for (let i = -r; i <= r; i++) {
+      const v = data[(y0 + j) * width + x0 + i];
+      const w = Math.exp(-(i * i + j * j) / (2 * 1.5 * 1.5)) * v;
+      s2 += w * ((i - mx) ** 2 + (j - my) ** 2);
+    }
+  }
+  return { x: x0 + mx, y: y0 + my, size: s2 / sw };
+}
+
+/**
+ * Point sources suitable for PSF estimation, brightest first. `data` is background-subtracted;
+ * `rms` the background noise per pixel.
+ */
+export function selectStars(
+  data: Float32Array,
+  rms: Float32Array,
+  width: number,
+  height: number,
+  mask: Uint8Array | undefined,
+  options: SelectOptions,
+): StarCandidate[] {
+  const R = options.radius;
+  const minSnr = options.minSnr ?? 30;
+  const saturation = options.saturation ?? Number.POSITIVE_INFINITY;
+  const bits = options.maskBits ?? 0xff;
+  const apR = 3;
+  // 1. Local maxima above 5σ per pixel.
+  const peaks: { x: number; y: number; v: number }[] = [];
+  for (let y = 1; y < height - 1; y++) {
+    for (let x = 1; x < width - 1; x++) {
+      const i = y * width + x;
+      const v = data[i];
+      if (!(v > 5 * rms[i])) continue;
+      let isMax = true;
+      for (let j = -1; j <= 1 && isMax; j++) {
+        for (let k = -1; k <= 1; k++) {
+          if ((j !== 0 || k !== 0) && !(data[i + j * width + k] < v)) {
+            isMax = false;
+            break;
+          }
+        }
+      }
+      if (isMax) peaks.push({ x, y, v });
+    }
+  }
+  // 2. Measure; drop those near edges, masks or saturation.
+  const measured: StarCandidate[] = [];
+  for (const p of peaks) {
+    // A margin of 3 px beyond the stamp: fitted positions move by up to 1.5 px.
+    if (p.x < R + 3 || p.y < R + 3 || p.x >= width - R - 3 || p.y >= height - R - 3) continue;
+    let flux = 0;
+    let bad = false;
+    let noise2 = 0;
+    for (let j = -R; j <= R && !bad; j++) {
+      for (let i = -R; i <= R; i++) {
+        const k = (p.y + j) * width + p.x + i;
+        const v = data[k];
+        if (!Number.isFinite(v) || (mask && (mask[k] & bits) !== 0)) {
+          bad = true;
+          break;
+        }
+        if (i * i + j * j <= apR * apR) {
+          flux += v;
+          noise2 += rms[k] * rms[k];
+          if (v >= saturation) bad = true;
+        }
+      }
+    }
+    if (bad || !(flux > 0)) continue;
+    const snr = flux / Math.sqrt(noise2);
+    if (snr < minSnr) continue;
+    const m = moments(data, width, p.x, p.y, 3);
+    if (!Number.isFinite(m.size) || m.size <= 0) continue;
+    measured.push({ x: m.x, y: m.y, flux, snr, size: m.size, peak: p.v });
+  }
+  // 3. Isolation: no other peak brighter than 1% of the star within the stamp (plus 2 px).
+  const isolated = measured.filter(
+    (s) =>
+      !peaks.some(
+        (o) =>
+          (o.x !== Math.round(s.x) || o.y !== Math.round(s.y)) &&
+          Math.abs(o.x - s.x) <= R + 2 &&
+          Math.abs(o.y - s.y) <= R + 2 &&
+          Math.hypot(o.x - s.x, o.y - s.y) > 1.5 &&
+          o.v > 0.01 * s.peak,
+      ),
+  );
+  if (isolated.length === 0) return [];
+  // 4. The stellar locus: the densest narrow range of sizes in the compact part of the
+  // distribution (stars share one size; galaxies spread above it).
+  const sizes = isolated.map((s) => s.size).sort((a, b) => a - b);
+  let best = 0;
+  let stellar = sizes[0];
+  const limit = Math.max(1, Math.ceil(0.7 * sizes.length));
+  for (let i = 0; i < limit; i++) {
+    let lo = i;
+    let hi = i;
+    while (lo > 0 && sizes[lo - 1] >= sizes[i] * 0.9) lo--;
+    while (hi < sizes.length - 1 && sizes[hi + 1] <= sizes[i] * 1.1) hi++;
+    if (hi - lo + 1 > best) {
+      best = hi - lo + 1;
+      stellar = sizes[(lo + hi) >> 1];
+    }
+  }
+  const tol = options.sizeTolerance ?? 0.2;
+  const stars = isolated
+    .filter((s) => Math.abs(s.size - stellar) <= tol * stellar)
+    .sort((a, b) => b.snr - a.snr);
+  return stars.slice(0, options.maxStars ?? 500);
+}
