@@ -48,6 +48,12 @@ export function toHostOrder(bytes: Uint8Array, size: number): void {
 }
 
 /**
+ * Copy and swap in pieces that stay in the CPU cache: copying 64 MB and then swapping it would
+ * pull every byte through main memory twice.
+ */
+export const CHUNK = 1 << 18;
+
+/**
  * A new typed array of `n` elements decoded from big-endian `src` starting at byte `offset`.
  * The caller has checked that the bytes are there.
  */
@@ -58,19 +64,28 @@ export function decodeBigEndian<C extends NumericArrayConstructor>(
   n: number,
 ): InstanceType<C> {
   const out = new Ctor(n) as InstanceType<C>;
-  const size = Ctor.BYTES_PER_ELEMENT;
-  const bytes = new Uint8Array(out.buffer, 0, n * size);
-  bytes.set(src.subarray(offset, offset + n * size));
-  toHostOrder(bytes, size);
+  copyToHost(
+    src.subarray(offset, offset + n * Ctor.BYTES_PER_ELEMENT),
+    new Uint8Array(out.buffer, 0, out.byteLength),
+    Ctor.BYTES_PER_ELEMENT,
+  );
   return out;
 }
 
-/** Write the elements of `a` big-endian into `dest` at byte `offset` (one copy, then an in-place swap). */
+/** Copy `src` to `dest` (same length) reversing the byte order of each `size`-byte element on the way. */
+export function copyToHost(src: Uint8Array, dest: Uint8Array, size: number): void {
+  for (let start = 0; start < src.length; start += CHUNK) {
+    const piece = dest.subarray(start, Math.min(src.length, start + CHUNK));
+    piece.set(src.subarray(start, start + piece.length));
+    toHostOrder(piece, size);
+  }
+}
+
+/** Write the elements of `a` big-endian into `dest` at byte `offset`. */
 export function encodeBigEndian(a: NumericArray, dest: Uint8Array, offset: number): void {
   const size = a.BYTES_PER_ELEMENT;
-  const view = dest.subarray(offset, offset + a.length * size);
-  view.set(new Uint8Array(a.buffer, a.byteOffset, a.length * size));
-  toHostOrder(view, size);
+  const n = a.length * size;
+  copyToHost(new Uint8Array(a.buffer, a.byteOffset, n), dest.subarray(offset, offset + n), size);
 }
 
 export function isNumericArray(a: unknown): a is NumericArray {

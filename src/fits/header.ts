@@ -82,7 +82,8 @@ export class Header {
   /** 0-based card position in the header of cards[i], counting CONTINUE cards. */
   private cardNumber(i: number): number {
     let n = 0;
-    for (let j = 0; j < i; j++) n += Math.max(1, Math.round((this.cards[j].raw?.length ?? CARD_LENGTH) / CARD_LENGTH));
+    for (let j = 0; j < i; j++)
+      n += Math.max(1, Math.round((this.cards[j].raw?.length ?? CARD_LENGTH) / CARD_LENGTH));
     return n;
   }
 
@@ -110,7 +111,9 @@ export class Header {
     }
     if (typeof v === 'number') return v;
     if (typeof v === 'bigint') return Number(v);
-    throw new BadInputError(`${this.where(key)}: header keyword ${key} is not a number: ${JSON.stringify(v)}`);
+    throw new BadInputError(
+      `${this.where(key)}: header keyword ${key} is not a number: ${JSON.stringify(v)}`,
+    );
   }
 
   /** A numeric value or undefined when the keyword is absent or undefined. */
@@ -151,7 +154,9 @@ export class Header {
       throw this.missing(key);
     }
     if (typeof v === 'boolean') return v;
-    throw new BadInputError(`${this.where(key)}: header keyword ${key} is not a logical value: ${JSON.stringify(v)}`);
+    throw new BadInputError(
+      `${this.where(key)}: header keyword ${key} is not a logical value: ${JSON.stringify(v)}`,
+    );
   }
 
   comment(key: string): string | undefined {
@@ -334,9 +339,13 @@ export class Header {
       cardsText = text.replace(/\r?\n/g, '');
     }
     if (!/^END {77}/m.test(cardsText.match(/.{1,80}/g)?.find((c) => c.startsWith('END')) ?? '')) {
-      cardsText = cardsText.padEnd(Math.ceil(cardsText.length / CARD_LENGTH) * CARD_LENGTH) + 'END'.padEnd(80);
+      cardsText =
+        cardsText.padEnd(Math.ceil(cardsText.length / CARD_LENGTH) * CARD_LENGTH) + 'END'.padEnd(80);
     }
-    const bytes = Buffer.from(cardsText.padEnd(Math.ceil(cardsText.length / BLOCK_LENGTH) * BLOCK_LENGTH), 'latin1');
+    const bytes = Buffer.from(
+      cardsText.padEnd(Math.ceil(cardsText.length / BLOCK_LENGTH) * BLOCK_LENGTH),
+      'latin1',
+    );
     return Header.parse(bytes, 0, source, warn).header;
   }
 }
@@ -362,7 +371,16 @@ function splitText(text: string): string[] {
   return out;
 }
 
-const MANDATORY_FIXED = new Set(['SIMPLE', 'BITPIX', 'NAXIS', 'EXTEND', 'XTENSION', 'PCOUNT', 'GCOUNT', 'TFIELDS']);
+const MANDATORY_FIXED = new Set([
+  'SIMPLE',
+  'BITPIX',
+  'NAXIS',
+  'EXTEND',
+  'XTENSION',
+  'PCOUNT',
+  'GCOUNT',
+  'TFIELDS',
+]);
 
 /** Parse one 80-character card image (not CONTINUE handling). */
 export function parseCard(
@@ -407,7 +425,9 @@ export function parseCard(
   rest = image.slice(9);
   const { value, comment, fixed } = parseValue(rest, key, source, cardIndex);
   if (MANDATORY_FIXED.has(key) && !fixed) {
-    warn(`${where(source, cardIndex)}: mandatory keyword ${key} is not in fixed format (value not right-justified to column 30); read anyway`);
+    warn(
+      `${where(source, cardIndex)}: mandatory keyword ${key} is not in fixed format (value not right-justified to column 30); read anyway`,
+    );
   }
   return { key, value, comment, raw: image };
 }
@@ -557,7 +577,9 @@ export function formatCard(card: Card): string {
 function formatStringCard(prefix: string, value: string, comment?: string): string {
   const whole = prefix + quote(value);
   if (whole.length <= CARD_LENGTH) {
-    let line = whole;
+    // Pad the value field to column 30 like cfitsio and astropy, so a comment starts at
+    // column 32 and a card they re-render (e.g. CHECKSUM) comes out byte-identical.
+    let line = comment ? prefix + quote(value).padEnd(20) : whole;
     if (comment) line += ` / ${comment}`;
     return line.slice(0, CARD_LENGTH).padEnd(CARD_LENGTH);
   }
@@ -582,13 +604,21 @@ function formatStringCard(prefix: string, value: string, comment?: string): stri
     const piece = rest.slice(0, take);
     rest = rest.slice(take);
     const text = rest.length > 0 ? `${piece.replace(/'/g, "''")}&` : piece.replace(/'/g, "''");
-    out.push((`${head}'${text}'`).padEnd(CARD_LENGTH));
+    out.push(`${head}'${text}'`.padEnd(CARD_LENGTH));
     first = false;
   }
   if (comment) {
     const last = out.length - 1;
-    const line = out[last].trimEnd() + ` / ${comment}`;
-    out[last] = line.slice(0, CARD_LENGTH).padEnd(CARD_LENGTH);
+    const line = `${out[last].trimEnd()} / ${comment}`;
+    if (line.length <= CARD_LENGTH) {
+      out[last] = line.padEnd(CARD_LENGTH);
+    } else {
+      // No room after the last piece: continue it with an empty string that carries the comment.
+      // Pieces leave one column for this '&'.
+      const piece = out[last].trimEnd();
+      out[last] = `${piece.slice(0, -1)}&'`.padEnd(CARD_LENGTH);
+      out.push(`CONTINUE  '' / ${comment}`.slice(0, CARD_LENGTH).padEnd(CARD_LENGTH));
+    }
   }
   return out.join('');
 }
