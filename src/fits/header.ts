@@ -531,19 +531,27 @@ export function formatNumber(v: number | bigint): string {
   return formatReal(v);
 }
 
-/** Always a real: shortest round-trip digits, upper-case E, a decimal point. */
+/**
+ * Always a real: the shortest digits that read back to the same double, upper-case E, a
+ * decimal point. Up to 20 characters it fits the fixed-format field; longer values (17
+ * significant digits) use the free format, which FITS allows for non-mandatory keywords, so
+ * that a WCS written and read back is exactly the same.
+ */
 export function formatReal(v: number): string {
-  let s = String(v).toUpperCase();
-  if (s.includes('E')) {
-    let [mant, exp] = s.split('E');
+  const exponential = (x: number) => {
+    let [mant, exp] = x.toExponential().toUpperCase().split('E');
     if (!mant.includes('.')) mant += '.0';
     const sign = exp.startsWith('-') ? '-' : '+';
     exp = exp.replace(/^[+-]/, '').padStart(2, '0');
-    s = `${mant}E${sign}${exp}`;
-  } else if (!s.includes('.')) {
-    s += '.0';
+    return `${mant}E${sign}${exp}`;
+  };
+  let s = String(v).toUpperCase();
+  if (s.includes('E')) return exponential(v);
+  if (!s.includes('.')) s += '.0';
+  if (s.length > 20) {
+    const e = exponential(v);
+    if (e.length < s.length) s = e;
   }
-  if (s.length > 20) s = v.toExponential(13).toUpperCase();
   return s;
 }
 

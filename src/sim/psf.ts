@@ -6,6 +6,7 @@
  * four phase stamps around its position. So undersampled PSFs (FWHM ≈ 0.5–1.5 px) are drawn as
  * a detector sees them: the pixel integral of the optical PSF, not samples of it.
  */
+import type { PsfModel } from '../image/psf/model.ts';
 
 export type PsfProfile =
   /** Moffat: I ∝ (1 + (r/α)²)^−β; wings like a real telescope's at β ≈ 2.5. */
@@ -261,4 +262,34 @@ export function effectiveFwhm(profile: PsfProfile): number {
     return lo;
   };
   return halfWidth(1, 0) + halfWidth(Math.SQRT1_2, Math.SQRT1_2);
+}
+
+/** The simulator's PSF as a PsfModel: the truth that estimated models are measured against. */
+export class SimulatedPsf implements PsfModel {
+  readonly size: number;
+  private readonly stamps: PhaseStamps;
+
+  constructor(
+    readonly profile: PsfProfile,
+    size?: number,
+  ) {
+    this.stamps = phaseStamps(profile);
+    this.size = size ?? 2 * this.stamps.radius + 1;
+  }
+
+  stamp(x: number, y: number, out?: Float32Array): Float32Array {
+    const n = this.size;
+    const s = out ?? new Float32Array(n * n);
+    s.fill(0);
+    const h = (n - 1) / 2;
+    drawPoint(s, n, n, this.stamps, h + x - Math.round(x), h + y - Math.round(y), 1);
+    let sum = 0;
+    for (const v of s) sum += v;
+    for (let i = 0; i < s.length; i++) s[i] /= sum;
+    return s;
+  }
+
+  fwhm(): number {
+    return effectiveFwhm(this.profile);
+  }
 }

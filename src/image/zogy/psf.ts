@@ -1,0 +1,66 @@
+/**
+ * The PSF of the difference image at any position and sub-pixel phase.
+ *
+ * D = K_n ⊗ N − K_r ⊗ R, so a point source that appears in the science image as f·P_n (its
+ * pixel-integrated PSF at that phase) appears in D (science units) as
+ *   f · (F_n / F_D) · K_n ⊗ P_n.
+ * Building the model from the science PSF at the source's own phase keeps PSF photometry on D
+ * exact for undersampled images, where shifting a pixel-sampled P_D would not be.
+ */
+import type { PsfModel } from '../psf/model.ts';
+
+export class DifferencePsf implements PsfModel {
+  readonly size: number;
+
+  /**
+   * @param science the science image's PSF model
+   * @param kernel K_n in real space (centred, odd side)
+   * @param scale F_n / F_D
+   */
+  constructor(
+    private readonly science: PsfModel,
+    private readonly kernel: Float64Array,
+    private readonly scale: number,
+    size?: number,
+  ) {
+    this.size = size ?? science.size;
+  }
+
+  stamp(x: number, y: number, out?: Float32Array): Float32Array {
+    const ps = this.science.stamp(x, y);
+    const sp = this.science.size;
+    const ks = Math.round(Math.sqrt(this.kernel.length));
+    const n = this.size;
+    const s = out ?? new Float32Array(n * n);
+    const hp = (sp - 1) / 2;
+    const hk = (ks - 1) / 2;
+    const hn = (n - 1) / 2;
+    // s(q) = Σ_p ps(p) · kernel(q − p), all stamps centred on the same pixel.
+    for (let qy = 0; qy < n; qy++) {
+      for (let qx = 0; qx < n; qx++) {
+        let acc = 0;
+        for (let py = 0; py < sp; py++) {
+          const ky = qy - hn - (py - hp) + hk;
+          if (ky < 0 || ky >= ks) continue;
+          for (let px = 0; px < sp; px++) {
+            const kx = qx - hn - (px - hp) + hk;
+            if (kx < 0 || kx >= ks) continue;
+            acc += ps[py * sp + px] * this.kernel[ky * ks + kx];
+          }
+        }
+        s[qy * n + qx] = acc * this.scale;
+      }
+    }
+    return s;
+  }
+
+  fwhm(x?: number, y?: number): number {
+    // Area above half maximum of the stamp at the position, as a circle's diameter.
+    const s = this.stamp(x ?? 0, y ?? 0);
+    let peak = 0;
+    for (const v of s) if (v > peak) peak = v;
+    let above = 0;
+    for (const v of s) if (v >= peak / 2) above++;
+    return 2 * Math.sqrt(above / Math.PI);
+  }
+}
