@@ -20,6 +20,7 @@ import {
   polynomialValues,
   recentre,
 } from './grid.ts';
+import type { PsfModel } from './model.ts';
 import { type StarCandidate, selectStars } from './select.ts';
 
 export interface EstimateOptions {
@@ -78,7 +79,7 @@ function gaussianGrid(side: number, step: number, variance: number): Float32Arra
  * Returns null when the fit fails.
  */
 function fitStar(
-  psf: GridPsf,
+  psf: PsfModel,
   data: Float32Array,
   weight: Float32Array,
   width: number,
@@ -92,15 +93,16 @@ function fitStar(
   const sx = new Float32Array(n * n);
   const sy = new Float32Array(n * n);
   const d = 0.02;
-  for (let it = 0; it < 6; it++) {
+  for (let it = 0; it < 10; it++) {
     const cx = Math.round(x);
     const cy = Math.round(y);
     psf.stamp(x, y, s0);
-    // Derivative stamps must share the central pixel with s0: shift by d within the same pixel.
-    psf.stamp(x + d, y, sx);
-    psf.stamp(x, y + d, sy);
-    const sameX = Math.round(x + d) === cx;
-    const sameY = Math.round(y + d) === cy;
+    // Derivative stamps must share the central pixel with s0: step forward, or backward when
+    // a forward step would cross into the next pixel.
+    const ddx = Math.round(x + d) === cx ? d : -d;
+    const ddy = Math.round(y + d) === cy ? d : -d;
+    psf.stamp(x + ddx, y, sx);
+    psf.stamp(x, y + ddy, sy);
     let a00 = 0;
     let a01 = 0;
     let a02 = 0;
@@ -117,8 +119,8 @@ function fitStar(
         const w = weight[idx];
         if (!(w > 0)) continue;
         const m = s0[k];
-        const gx = sameX ? (flux * (sx[k] - m)) / d : 0;
-        const gy = sameY ? (flux * (sy[k] - m)) / d : 0;
+        const gx = (flux * (sx[k] - m)) / ddx;
+        const gy = (flux * (sy[k] - m)) / ddy;
         const r = data[idx] - flux * m;
         a00 += w * m * m;
         a01 += w * m * gx;
@@ -141,8 +143,9 @@ function fitStar(
     const dY =
       (a00 * (a11 * b2 - b1 * a12) - a01 * (a01 * b2 - b1 * a02) + b0 * (a01 * a12 - a11 * a02)) / det;
     flux += dF;
-    x += Math.max(-0.5, Math.min(0.5, dX));
-    y += Math.max(-0.5, Math.min(0.5, dY));
+    // Damped steps: an imperfect early model must not throw a star off.
+    x += Math.max(-0.25, Math.min(0.25, dX));
+    y += Math.max(-0.25, Math.min(0.25, dY));
     if (!(flux > 0)) return null;
     if (Math.abs(dX) < 1e-4 && Math.abs(dY) < 1e-4) break;
   }
@@ -204,25 +207,37 @@ function normalise(psf: GridPsf, tolerance = 0.1): GridPsf {
 /** Estimate the PSF of an image from its stars. BadInputError when too few stars are found. */
 export function estimatePsf(image: Image, options: EstimateOptions = {}): PsfEstimate {
   const { width, height } = image;
-  const size = options.size ?? 25;
-  if (size % 2 !== 1 || size < 5) throw new BadInputError(`PSF size must be an odd number ≥ 5, got ${size}`);
+  if (options.size !== undefined && (options.size % 2 !== 1 || options.size < 5)) {
+    throw new BadInputError(`PSF size must be an odd number ≥ 5, got ${options.size}`);
+  }
   const degree = options.degree ?? 0;
   if (![0, 1, 2].includes(degree))
     throw new BadInputError(`PSF polynomial degree must be 0, 1 or 2, got ${degree}`);
-  const R = (size - 1) / 2;
   if (!image.data.some((v) => Number.isFinite(v))) throw new BadInputError('the image has no valid pixels');
-  const bkg = estimateBackground(image);
+  const bkg = estimateBackground(image, {
+    meshSize: Math.min(64, Math.max(16, Math.floor(Math.min(width, height) / 4))),
+  });
   const data = new Float32Array(image.data.length);
   for (let i = 0; i < data.length; i++) data[i] = image.data[i] - bkg.level[i];
-  const candidates = selectStars(data, bkg.rms, width, height, image.mask, {
-    radius: R,
-    minSnr: options.minSnr ?? 30,
-    saturation: options.saturation === undefined ? undefined : options.saturation - bkg.mesh.globalLevel,
-    maxStars: options.maxStars ?? 500,
-    // A varying PSF has stars of several sizes: select loosely and let the fit reject.
-    sizeTolerance: degree > 0 ? 0.5 : 0.25,
-  });
   const minStars = options.minStars ?? 10;
+  const select = (radius: number) =>
+    selectStars(data, bkg.rms, width, height, image.mask, {
+      radius,
+      minSnr: options.minSnr ?? 30,
+      saturation: options.saturation === undefined ? undefined : options.saturation - bkg.mesh.globalLevel,
+      maxStars: options.maxStars ?? 500,
+      // A varying PSF has stars of several sizes: select loosely and let the fit reject.
+      sizeTolerance: degree > 0 ? 0.5 : 0.25,
+    });
+  // Default stamps of 25 px (PSFEx's default); a small image with few isolated stars at that
+  // size gets 15 px stamps, which find more.
+  let size = options.size ?? 25;
+  let candidates = select((size - 1) / 2);
+  if (options.size === undefined && candidates.length < minStars) {
+    size = 15;
+    candidates = select((size - 1) / 2);
+  }
+  const R = (size - 1) / 2;
   if (candidates.length < minStars) {
     throw new BadInputError(
       `found ${candidates.length} usable stars for the PSF (need ${minStars}: isolated, unsaturated, S/N ≥ ${options.minSnr ?? 30}); give a PSF instead or lower the requirements`,
@@ -357,4 +372,49 @@ export function estimatePsf(image: Image, options: EstimateOptions = {}): PsfEst
     if (f) fits.push({ x: f.x, y: f.y, flux: f.flux, snr: s.snr, chi2: f.chi2 });
   }
   return { psf, stars: fits, rejected, oversample: N };
+}
+
+export interface MeasureStarsOptions {
+  saturation?: number;
+  gain?: number;
+  minSnr?: number;
+  /** Half-width of the fit box, px (default: the PSF stamp's). */
+  radius?: number;
+  maxStars?: number;
+}
+
+/**
+ * Positions and fluxes of the point sources of an image, fitted with a PSF model: more and
+ * fainter stars than PSF estimation uses (isolation within the fit box only), for matching a
+ * science image to its reference.
+ */
+export function measureStars(image: Image, psf: PsfModel, options: MeasureStarsOptions = {}): StarFit[] {
+  const { width, height } = image;
+  const R = options.radius ?? Math.min(8, (psf.size - 1) / 2);
+  const bkg = estimateBackground(image, {
+    meshSize: Math.min(64, Math.max(16, Math.floor(Math.min(width, height) / 4))),
+  });
+  const data = new Float32Array(image.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = image.data[i] - bkg.level[i];
+  const candidates = selectStars(data, bkg.rms, width, height, image.mask, {
+    radius: R,
+    minSnr: options.minSnr ?? 15,
+    saturation: options.saturation === undefined ? undefined : options.saturation - bkg.mesh.globalLevel,
+    maxStars: options.maxStars ?? 2000,
+    sizeTolerance: 0.5,
+  });
+  const gain = options.gain ?? Number.POSITIVE_INFINITY;
+  const weight = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = bkg.rms[i] ** 2 + Math.max(0, data[i]) / gain;
+    const bad = !Number.isFinite(data[i]) || (image.mask && image.mask[i] !== 0);
+    weight[i] = bad || !(v > 0) ? 0 : 1 / v;
+  }
+  const out: StarFit[] = [];
+  for (const s of candidates) {
+    const f = fitStar(psf, data, weight, width, s, R);
+    if (f && Math.abs(f.x - s.x) < 1 && Math.abs(f.y - s.y) < 1)
+      out.push({ x: f.x, y: f.y, flux: f.flux, snr: s.snr, chi2: f.chi2 });
+  }
+  return out;
 }

@@ -1,5 +1,12 @@
 /** PSF models: estimation from stars, PSFEx files, images of PSFs. */
-export { type EstimateOptions, estimatePsf, type PsfEstimate, type StarFit } from './estimate.ts';
+export {
+  type EstimateOptions,
+  estimatePsf,
+  type MeasureStarsOptions,
+  measureStars,
+  type PsfEstimate,
+  type StarFit,
+} from './estimate.ts';
 export {
   CONSTANT,
   GridPsf,

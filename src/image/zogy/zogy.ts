@@ -48,6 +48,11 @@ export interface ZogyInput {
   astrometricSigma?: [number, number];
   /** Pixels not to trust (nonzero), in either image. */
   mask?: Uint8Array;
+  /**
+   * Residual registration offset (science − reference), px: the reference is shifted by it in
+   * Fourier space (an exact phase ramp, where interpolation kernels bias small shifts).
+   */
+  referenceShift?: [number, number];
 }
 
 export interface ZogyResult {
@@ -234,6 +239,8 @@ export async function zogy(input: ZogyInput, backend: FftBackend = fftBackend())
     SNh[k + 1] = kn[k] * b + kn[k + 1] * a;
   }
   const R = await fwd(embed(input.reference, w, h, W, H, pad, masked));
+  const shift = input.referenceShift ?? [0, 0];
+  phaseShift(R, W, H, shift[0], shift[1]);
   const Sh = R; // reuse the buffer: Ŝ = Ŝ_N − k̂_r R̂
   for (let k = 0; k < 2 * nh; k += 2) {
     const a = R[k];
@@ -255,6 +262,7 @@ export async function zogy(input: ZogyInput, backend: FftBackend = fftBackend())
   const vs = multiply(await fwd(embedKernel(kN.stamp, kN.side, W, H, true)), Vn);
   const vd = multiply(await fwd(embedKernel(KN.stamp, KN.side, W, H, true)), Vn);
   const Vr = await fwd(embed(input.referenceVariance, w, h, W, H, pad, masked, sr * sr));
+  phaseShift(Vr, W, H, shift[0], shift[1]);
   addProduct(vs, await fwd(embedKernel(kR.stamp, kR.side, W, H, true)), Vr);
   addProduct(vd, await fwd(embedKernel(KR.stamp, KR.side, W, H, true)), Vr);
   const VS = await inv(vs);
@@ -362,6 +370,25 @@ async function kernelSpectra(
     kr[2 * k + 1] = cr * Kr[2 * k + 1] + ci * Kr[2 * k];
   }
   return { Kn, Kr, kn, kr, PD };
+}
+
+/** Shift the image of a half spectrum by (dx, dy) pixels: out(x, y) = in(x − dx, y − dy). */
+export function phaseShift(spec: Float64Array, W: number, H: number, dx: number, dy: number): void {
+  if (dx === 0 && dy === 0) return;
+  const half = (W >> 1) + 1;
+  for (let ky = 0; ky < H; ky++) {
+    const fy = (ky <= H / 2 ? ky : ky - H) / H;
+    for (let kx = 0; kx < half; kx++) {
+      const a = -2 * Math.PI * ((kx / W) * dx + fy * dy);
+      const c = Math.cos(a);
+      const s = Math.sin(a);
+      const k = 2 * (ky * half + kx);
+      const re = spec[k];
+      const im = spec[k + 1];
+      spec[k] = re * c - im * s;
+      spec[k + 1] = re * s + im * c;
+    }
+  }
 }
 
 /** a ← a·b (complex, interleaved); returns a. */

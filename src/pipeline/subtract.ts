@@ -1,0 +1,436 @@
+/**
+ * The subtraction of one science image and its reference, as named steps (architecture.md,
+ * "One science job", steps 2–7): background, reference onto the science grid, noise, PSFs,
+ * masks, flux and position matching, ZOGY, and the difference-image catalog.
+ *
+ * Inputs are images in memory (with headers and optional PSFs, uncertainty and coverage maps);
+ * outputs are the products in memory. The `rapid subtract` command and the science job read
+ * and write the files; each step is timed through the caller's `step` function.
+ */
+import type { Header } from '../fits/header.ts';
+import { estimateBackground } from '../image/background.ts';
+import { type ExtractConfig, extractSources, type Source } from '../image/extract/index.ts';
+import { type Image, MaskBit } from '../image/image.ts';
+import { buildMask } from '../image/masks.ts';
+import { fluxRatioFromImages, type MatchResult, matchStars, robustSigma } from '../image/match.ts';
+import { estimatePsf, measureStars, type PsfEstimate, type StarFit } from '../image/psf/index.ts';
+import type { PsfModel } from '../image/psf/model.ts';
+import { type ResampleKernelName, resample } from '../image/resample.ts';
+import { type TiledZogyResult, zogyTiled } from '../image/zogy/tiles.ts';
+import { BadInputError } from '../util/errors.ts';
+import type { Wcs } from '../wcs/index.ts';
+import { DEFAULT_VETTING, type DiffSource, type VettingConfig, vetSources } from './diffcat.ts';
+
+export interface SubtractImage {
+  /** Raw pixels (background included); NaN where there is no data. */
+  image: Image;
+  header: Header;
+  /** Needed unless the images are aligned. */
+  wcs?: Wcs;
+  /** A given PSF; estimated from the image's stars otherwise. */
+  psf?: PsfModel;
+  /** 1σ uncertainty per pixel; estimated from the background noise and the gain otherwise. */
+  uncertainty?: Float32Array;
+  /** Reference only: input frames per pixel. */
+  coverage?: Float32Array;
+  /** e⁻ per data unit (source noise); default: the GAIN card. */
+  gain?: number;
+  /** AB magnitude of one data unit; default: ZPTMAG or MAGZERO. */
+  zeroPoint?: number;
+  /** Saturation level; default: SATURATE. */
+  saturation?: number;
+  /** Data-quality image (nonzero = bad). */
+  dataQuality?: ArrayLike<number>;
+}
+
+export interface SubtractConfig {
+  /** The images share one pixel grid (cutouts without WCS). */
+  aligned: boolean;
+  /** Override of the science/reference flux ratio. */
+  fluxRatio?: number;
+  /** Reference pixels covered by fewer frames are masked (RAPID: 0.5). */
+  coverageThreshold: number;
+  /** |Scorr| detection threshold. */
+  detectThreshold: number;
+  /** Kernel for the reference resampling. */
+  resampleKernel: ResampleKernelName;
+  /** Mesh of the background estimate, px. */
+  backgroundMesh: number;
+  /** ZOGY sub-image core side and overlap, px. */
+  tileSize: number;
+  tileOverlap: number;
+  /** Star match radius (px) and the matches needed for a star-based flux ratio (RAPID: 1, 20). */
+  matchRadius: number;
+  minMatches: number;
+  /** Look for cosmic rays in the science image. */
+  cosmicRays: boolean;
+  vetting: VettingConfig;
+}
+
+export const DEFAULT_SUBTRACT: SubtractConfig = {
+  aligned: false,
+  coverageThreshold: 0.5,
+  detectThreshold: 5,
+  resampleKernel: 'lanczos3',
+  backgroundMesh: 128,
+  tileSize: 1024,
+  tileOverlap: 64,
+  matchRadius: 1,
+  minMatches: 20,
+  cosmicRays: true,
+  vetting: DEFAULT_VETTING,
+};
+
+export interface SubtractResult {
+  width: number;
+  height: number;
+  zogy: TiledZogyResult;
+  /** The reference on the science grid (background included), its coverage and 1σ uncertainty. */
+  referenceResampled: Float32Array;
+  referenceCoverage: Float32Array;
+  referenceUncertainty: Float32Array;
+  /** MaskBit flags of every pixel (union of both images' masks). */
+  mask: Uint8Array;
+  sciencePsf: PsfModel;
+  referencePsf: PsfModel;
+  /** Stars of the science image used for matching (PSF fits). */
+  scienceStars: StarFit[];
+  referenceStars: StarFit[];
+  match: MatchResult;
+  sources: DiffSource[];
+  qa: Record<string, number | string>;
+}
+
+export type StepRunner = <T>(name: string, fn: () => Promise<T> | T) => Promise<T>;
+
+const untimed: StepRunner = async (_name, fn) => fn();
+
+function headerNumber(h: Header, keys: string[]): number | undefined {
+  for (const k of keys) {
+    const v = h.optionalNumber(k);
+    if (v !== undefined && Number.isFinite(v)) return v;
+  }
+  return undefined;
+}
+
+function median(values: ArrayLike<number>): number {
+  const a = Array.from(values)
+    .filter(Number.isFinite)
+    .sort((x, y) => x - y);
+  return a.length ? a[a.length >> 1] : Number.NaN;
+}
+
+/** Subtract the reference from the science image. */
+export async function subtract(
+  science: SubtractImage,
+  reference: SubtractImage,
+  config: Partial<SubtractConfig> = {},
+  step: StepRunner = untimed,
+): Promise<SubtractResult> {
+  const c: SubtractConfig = { ...DEFAULT_SUBTRACT, ...config };
+  const { width, height } = science.image;
+  const n = width * height;
+  const sciGain = science.gain ?? headerNumber(science.header, ['GAIN']);
+  const refGain = reference.gain ?? headerNumber(reference.header, ['GAIN']);
+  const sciZp = science.zeroPoint ?? headerNumber(science.header, ['ZPTMAG', 'MAGZERO', 'MAGZPT']);
+  const refZp = reference.zeroPoint ?? headerNumber(reference.header, ['ZPTMAG', 'MAGZERO', 'MAGZPT']);
+  const sciSat = science.saturation ?? headerNumber(science.header, ['SATURATE']);
+  const refSat = reference.saturation ?? headerNumber(reference.header, ['SATURATE']);
+
+  // Reference on the science grid: values, uncertainty and coverage.
+  const ref = await step('resample-reference', async () => {
+    if (c.aligned) {
+      if (reference.image.width !== width || reference.image.height !== height) {
+        throw new BadInputError(
+          `--aligned images must have the same size: science ${width}×${height}, reference ${reference.image.width}×${reference.image.height}`,
+        );
+      }
+      return {
+        data: reference.image.data,
+        uncertainty: reference.uncertainty,
+        coverage: reference.coverage ?? new Float32Array(n).fill(1),
+      };
+    }
+    if (!science.wcs || !reference.wcs) {
+      throw new BadInputError(
+        'both images need a WCS to be resampled onto one grid (or use --aligned for cutouts that share a grid)',
+      );
+    }
+    const variance = reference.uncertainty?.map((u) => u * u);
+    const r = await resample({ ...reference.image, variance }, reference.wcs, science.wcs, width, height, {
+      kernel: c.resampleKernel,
+    });
+    let coverage: Float32Array;
+    if (reference.coverage) {
+      const cov = await resample(
+        { width: reference.image.width, height: reference.image.height, data: reference.coverage },
+        reference.wcs,
+        science.wcs,
+        width,
+        height,
+        { kernel: 'bilinear', conserveFlux: false },
+      );
+      coverage = cov.data;
+    } else {
+      // Without a coverage map, the share of the kernel that fell on data stands in for it.
+      coverage = r.coverage;
+    }
+    return { data: r.data, uncertainty: r.variance?.map((v) => Math.sqrt(v)), coverage };
+  });
+
+  const bkg = await step('background', () => {
+    const mesh = Math.min(c.backgroundMesh, Math.max(16, Math.floor(Math.min(width, height) / 4)));
+    return {
+      science: estimateBackground(science.image, { meshSize: mesh }),
+      reference: estimateBackground({ width, height, data: ref.data }, { meshSize: mesh }),
+    };
+  });
+  const sciSub = new Float32Array(n);
+  const refSub = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    sciSub[i] = science.image.data[i] - bkg.science.level[i];
+    refSub[i] = ref.data[i] - bkg.reference.level[i];
+  }
+  const sigmaN = median(bkg.science.rms);
+  const sigmaR = median(bkg.reference.rms);
+
+  // Noise: given uncertainties, or background RMS plus source noise through the gain.
+  const variances = await step('noise', () => {
+    const vn = new Float32Array(n);
+    const vr = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      vn[i] = science.uncertainty
+        ? science.uncertainty[i] ** 2
+        : bkg.science.rms[i] ** 2 + (sciGain && sciGain > 0 ? Math.max(sciSub[i], 0) / sciGain : 0);
+      vr[i] = ref.uncertainty
+        ? ref.uncertainty[i] ** 2
+        : bkg.reference.rms[i] ** 2 + (refGain && refGain > 0 ? Math.max(refSub[i], 0) / refGain : 0);
+      if (!Number.isFinite(vn[i])) vn[i] = sigmaN * sigmaN;
+      if (!Number.isFinite(vr[i])) vr[i] = sigmaR * sigmaR;
+    }
+    return { vn, vr };
+  });
+
+  const psfs = await step('psf', () => {
+    const est = (
+      img: Image,
+      given: PsfModel | undefined,
+      saturation: number | undefined,
+      gain: number | undefined,
+      which: string,
+    ) => {
+      if (given) return { psf: given, stars: [] as StarFit[] };
+      try {
+        const e: PsfEstimate = estimatePsf(img, { saturation, gain, minStars: 4 });
+        return { psf: e.psf as PsfModel, stars: e.stars };
+      } catch (err) {
+        if (err instanceof BadInputError) {
+          throw new BadInputError(`${which} image: ${err.message}`);
+        }
+        throw err;
+      }
+    };
+    return {
+      science: est(science.image, science.psf, sciSat, sciGain, 'science'),
+      reference: est({ width, height, data: ref.data }, reference.psf, refSat, refGain, 'reference'),
+    };
+  });
+
+  const mask = await step('masks', () => {
+    const fwhm = psfs.science.psf.fwhm(width / 2, height / 2);
+    const m = buildMask(science.image.data, width, height, {
+      saturation: sciSat,
+      saturationGrow: Math.ceil(2 * fwhm),
+      dataQuality: science.dataQuality,
+      cosmicRays: c.cosmicRays
+        ? { subtracted: sciSub, sigma: bkg.science.rms, psf: psfs.science.psf }
+        : undefined,
+    });
+    const mr = buildMask(ref.data, width, height, {
+      saturation: refSat,
+      saturationGrow: Math.ceil(2 * fwhm),
+    });
+    for (let i = 0; i < n; i++) {
+      m[i] |= mr[i];
+      if (!(ref.coverage[i] >= c.coverageThreshold)) m[i] |= MaskBit.LOW_COVERAGE;
+    }
+    return m;
+  });
+
+  const stars: { science: StarFit[]; reference: StarFit[] } = { science: [], reference: [] };
+  const match = await step('match', () => {
+    // Stars from the PSF fits; offsets from the brightest (centroid noise is not registration noise).
+    const sStars = measureStars(science.image, psfs.science.psf, { saturation: sciSat, gain: sciGain });
+    const rStars = measureStars({ width, height, data: ref.data }, psfs.reference.psf, {
+      saturation: refSat,
+      gain: refGain,
+    });
+    stars.science = sStars;
+    stars.reference = rStars;
+    let m = matchStars(sStars, rStars, {
+      radius: c.matchRadius,
+      minMatches: c.minMatches,
+      scienceZeroPoint: sciZp,
+      referenceZeroPoint: refZp,
+      fluxRatio: c.fluxRatio,
+    });
+    const bright = matchStars(
+      sStars.filter((s) => s.snr > 50),
+      rStars.filter((s) => s.snr > 50),
+      { radius: c.matchRadius, minMatches: 1 },
+    );
+    if (bright.matches >= 3)
+      m = { ...m, dx: bright.dx, dy: bright.dy, sigmaX: bright.sigmaX, sigmaY: bright.sigmaY };
+    else if (m.matches < 3) m = { ...m, dx: 0, dy: 0, sigmaX: 0, sigmaY: 0 };
+    if (m.method === 'images') {
+      const cx = Math.round(width / 2);
+      const cy = Math.round(height / 2);
+      const r = fluxRatioFromImages(
+        sciSub,
+        refSub,
+        width,
+        height,
+        psfs.science.psf.stamp(cx, cy),
+        psfs.reference.psf.stamp(cx, cy),
+        sigmaN,
+        sigmaR,
+      );
+      m = { ...m, fluxRatio: r.fluxRatio, fluxRatioError: r.fluxRatioError };
+    }
+    return m;
+  });
+
+  const zogy = await step('zogy', () =>
+    zogyTiled({
+      width,
+      height,
+      science: sciSub,
+      reference: refSub,
+      scienceVariance: variances.vn,
+      referenceVariance: variances.vr,
+      sciencePsf: psfs.science.psf,
+      referencePsf: psfs.reference.psf,
+      scienceSigma: sigmaN,
+      referenceSigma: sigmaR,
+      fluxRatio: match.fluxRatio,
+      astrometricSigma: [match.sigmaX, match.sigmaY],
+      referenceShift: [match.dx, match.dy],
+      mask,
+      tileSize: c.tileSize,
+      overlap: c.tileOverlap,
+    }),
+  );
+
+  const sources = await step('catalog', () =>
+    differenceCatalog(zogy, mask, width, height, {
+      threshold: c.detectThreshold,
+      zeroPoint: sciZp,
+      wcs: science.wcs,
+      gain: sciGain,
+      referenceStars: stars.reference,
+      referenceZeroPoint: refZp,
+      fluxRatio: match.fluxRatio,
+      vetting: c.vetting,
+    }),
+  );
+
+  let valid = 0;
+  let sc = 0;
+  const scorrValues: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (!zogy.mask[i]) {
+      valid++;
+      if (i % 7 === 0) scorrValues.push(zogy.scoreCorr[i]);
+    }
+    if (mask[i] & MaskBit.COSMIC_RAY) sc++;
+  }
+  const qa: Record<string, number | string> = {
+    fluxRatio: match.fluxRatio,
+    fluxRatioError: match.fluxRatioError,
+    fluxRatioMethod: match.method,
+    starMatches: match.matches,
+    dx: match.dx,
+    dy: match.dy,
+    sigmaX: match.sigmaX,
+    sigmaY: match.sigmaY,
+    scienceFwhm: psfs.science.psf.fwhm(width / 2, height / 2),
+    referenceFwhm: psfs.reference.psf.fwhm(width / 2, height / 2),
+    scienceBackgroundRms: sigmaN,
+    referenceBackgroundRms: sigmaR,
+    fluxScale: zogy.fluxScale,
+    validFraction: valid / n,
+    scorrStd: robustSigma(scorrValues),
+    cosmicRayPixels: sc,
+    sources: sources.length,
+    positiveSources: sources.filter((s) => s.sign > 0).length,
+    vettedSources: sources.filter((s) => s.vetFlags === 0).length,
+  };
+  return {
+    width,
+    height,
+    zogy,
+    referenceResampled: ref.data,
+    referenceCoverage: ref.coverage,
+    referenceUncertainty: Float32Array.from(variances.vr, (v) => Math.sqrt(v)),
+    mask,
+    sciencePsf: psfs.science.psf,
+    referencePsf: psfs.reference.psf,
+    scienceStars: stars.science,
+    referenceStars: stars.reference,
+    match,
+    sources,
+    qa,
+  };
+}
+
+export interface CatalogOptions {
+  threshold: number;
+  zeroPoint?: number;
+  wcs?: Wcs;
+  gain?: number;
+  referenceStars: StarFit[];
+  referenceZeroPoint?: number;
+  fluxRatio: number;
+  vetting: VettingConfig;
+}
+
+/**
+ * Detect on Scorr (both signs, |Scorr| ≥ threshold) and measure on the difference image with
+ * its PSF (dual-image mode), then add the difference-image columns and vetting flags.
+ */
+export function differenceCatalog(
+  z: TiledZogyResult,
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  o: CatalogOptions,
+): DiffSource[] {
+  const extractConfig: Partial<ExtractConfig> = {
+    detectThresh: o.threshold,
+    analysisThresh: o.threshold,
+    detectMinArea: 1,
+    threshType: 'RELATIVE',
+    filter: false,
+    deblendNThresh: 32,
+    deblendMinCont: 0.005,
+    clean: false,
+    photApertures: [2, 3, 4, 6, 10, 14],
+    magZeropoint: o.zeroPoint ?? 0,
+    gain: 0,
+  };
+  const result = extractSources(
+    { image: { width, height, data: z.scoreCorr, mask: z.mask }, noise: 1 },
+    {
+      config: extractConfig,
+      psf: z.differencePsfModel,
+      wcs: o.wcs,
+      negative: true,
+    },
+    {
+      image: { width, height, data: z.difference, mask: z.mask },
+      noise: z.differenceUncertainty,
+      gain: 0,
+    },
+  );
+  return vetSources(result.sources as Source[], z, mask, width, height, o);
+}
