@@ -1,0 +1,90 @@
+/** Small robust statistics shared by the image modules (pure, no allocation beyond scratch). */
+
+/** k-th smallest of values[0..n) (0-based), reordering values in place (Hoare's selection). */
+export function selectInPlace(values: Float32Array | Float64Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >>> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i] < pivot) i++;
+      while (values[j] > pivot) j--;
+      if (i <= j) {
+        const t = values[i];
+        values[i] = values[j];
+        values[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return values[k];
+}
+
+/** Median of values[0..n), reordering them; the mean of the two middle values when n is even. NaN when n = 0. */
+export function medianInPlace(values: Float32Array | Float64Array, n = values.length): number {
+  if (n <= 0) return Number.NaN;
+  const half = n >>> 1;
+  const upper = selectInPlace(values, n, half);
+  if (n % 2 === 1) return upper;
+  // After selection every value below index `half` is <= upper: the lower middle is their maximum.
+  let lower = values[0];
+  for (let i = 1; i < half; i++) if (values[i] > lower) lower = values[i];
+  return 0.5 * (lower + upper);
+}
+
+/** Median of finite values (a copy is sorted; the input is untouched). */
+export function median(values: ArrayLike<number>): number {
+  const scratch = new Float64Array(values.length);
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Number.isFinite(v)) scratch[n++] = v;
+  }
+  return medianInPlace(scratch, n);
+}
+
+/**
+ * Sigma-clipped mean and standard deviation of finite values: iterate `iterations` times
+ * around the median, rejecting points beyond `nsigma` standard deviations.
+ */
+export function sigmaClippedStats(
+  values: ArrayLike<number>,
+  nsigma = 3,
+  iterations = 5,
+): { mean: number; median: number; std: number; count: number } {
+  const kept = new Float64Array(values.length);
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Number.isFinite(v)) kept[n++] = v;
+  }
+  let centre = Number.NaN;
+  let mean = Number.NaN;
+  let std = Number.NaN;
+  for (let it = 0; it <= iterations && n > 0; it++) {
+    const sorted = kept.slice(0, n);
+    centre = medianInPlace(sorted, n);
+    let s = 0;
+    let s2 = 0;
+    for (let i = 0; i < n; i++) {
+      s += kept[i];
+      s2 += kept[i] * kept[i];
+    }
+    mean = s / n;
+    std = Math.sqrt(Math.max(0, s2 / n - mean * mean));
+    if (it === iterations || std === 0) break;
+    let m = 0;
+    const lo = centre - nsigma * std;
+    const hi = centre + nsigma * std;
+    for (let i = 0; i < n; i++) if (kept[i] >= lo && kept[i] <= hi) kept[m++] = kept[i];
+    if (m === n) break;
+    n = m;
+  }
+  return { mean, median: centre, std, count: n };
+}
