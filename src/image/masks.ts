@@ -20,6 +20,8 @@ export interface MaskOptions {
   dataQuality?: ArrayLike<number>;
   /** Look for cosmic rays: needs the background-subtracted image, its noise and the PSF. */
   cosmicRays?: { subtracted: Float32Array; sigma: Float32Array | number; psf: PsfModel; threshold?: number };
+  /** Look for dead (cold) pixels: the background-subtracted image and its noise. */
+  deadPixels?: { subtracted: Float32Array; sigma: Float32Array | number };
 }
 
 /** The sharpest peak/neighbour-mean ratio a point source can show, over sub-pixel phases. */
@@ -64,6 +66,22 @@ export function buildMask(
             if ((i - x) ** 2 + (j - y) ** 2 <= grow * grow) mask[j * width + i] |= MaskBit.SATURATION_HALO;
           }
         }
+      }
+    }
+  }
+  const dead = options.deadPixels ?? options.cosmicRays;
+  if (dead) {
+    const { subtracted, sigma } = dead;
+    // Dead (cold) pixels: far below the sky with ordinary neighbours; no star makes a hole.
+    const sdc = (i: number) => (typeof sigma === 'number' ? sigma : sigma[i]);
+    for (let y = 1; y < height - 1; y++) {
+      for (let x = 1; x < width - 1; x++) {
+        const i = y * width + x;
+        if (!(subtracted[i] < -10 * sdc(i))) continue;
+        let nb = 0;
+        for (let b = -1; b <= 1; b++)
+          for (let a = -1; a <= 1; a++) if (a || b) nb += subtracted[i + b * width + a];
+        if (nb / 8 > -3 * sdc(i)) mask[i] |= MaskBit.BAD;
       }
     }
   }

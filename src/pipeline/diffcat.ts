@@ -140,8 +140,33 @@ export function vetSources(
       }
     }
     const negativeFraction = pos + neg > 0 ? neg / (pos + neg) : 0;
-    const flux = s.psf?.flux ?? Number.NaN;
-    const snr = s.psf ? s.psf.flux / s.psf.fluxErr : Number.NaN;
+    // The PSF-fit flux error with the full variance of D (background and source noise),
+    // for the weights the fit used (uniform: background only).
+    let fit = s.psf;
+    if (fit && Number.isFinite(fit.flux)) {
+      const stamp = psf.stamp(fit.x, fit.y);
+      const n = psf.size;
+      const h = (n - 1) / 2;
+      const fx = Math.round(fit.x);
+      const fy = Math.round(fit.y);
+      let pp = 0;
+      let ppv = 0;
+      for (let j = 0; j < n; j++) {
+        for (let i = 0; i < n; i++) {
+          const xx = fx + i - h;
+          const yy = fy + j - h;
+          if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
+          const u = z.differenceUncertainty[yy * width + xx];
+          if (!Number.isFinite(u)) continue;
+          const p = stamp[j * n + i];
+          pp += p * p;
+          ppv += p * p * u * u;
+        }
+      }
+      if (pp > 0) fit = { ...fit, fluxErr: Math.sqrt(ppv) / pp };
+    }
+    const flux = fit?.flux ?? Number.NaN;
+    const snr = fit ? fit.flux / fit.fluxErr : Number.NaN;
     const sharpness = flux > 0 ? peak / flux / psfPeak : Number.NaN;
     // Nearest reference star.
     let refDistance = Number.NaN;
@@ -167,6 +192,7 @@ export function vetSources(
     if (masked) vetFlags |= VetFlag.MASKED;
     return {
       ...s,
+      psf: fit,
       scorrPeak: s.sign * scorrPeak,
       isDiffPos: s.sign > 0 ? 1 : 0,
       refDistance,

@@ -17,6 +17,7 @@ import { estimatePsf, measureStars, type PsfEstimate, type StarFit } from '../im
 import type { PsfModel } from '../image/psf/model.ts';
 import { type ResampleKernelName, resample } from '../image/resample.ts';
 import { type TiledZogyResult, zogyTiled } from '../image/zogy/tiles.ts';
+import { dilate } from '../image/zogy/zogy.ts';
 import { BadInputError } from '../util/errors.ts';
 import type { Wcs } from '../wcs/index.ts';
 import { DEFAULT_VETTING, type DiffSource, type VettingConfig, vetSources } from './diffcat.ts';
@@ -113,6 +114,15 @@ function headerNumber(h: Header, keys: string[]): number | undefined {
   return undefined;
 }
 
+/**
+ * The source signal of a pixel for its Poisson noise: the excess over 2σ, so that background
+ * pixels (whose own noise would otherwise count as signal) add nothing, and bright pixels lose
+ * only 2σ of thousands.
+ */
+function sourceSignal(value: number, sigma: number): number {
+  return Math.max(value - 2 * sigma, 0);
+}
+
 function median(values: ArrayLike<number>): number {
   const a = Array.from(values)
     .filter(Number.isFinite)
@@ -149,6 +159,8 @@ export async function subtract(
         data: reference.image.data,
         uncertainty: reference.uncertainty,
         coverage: reference.coverage ?? new Float32Array(n).fill(1),
+        mask: undefined as Uint8Array | undefined,
+        noiseScale: 1,
       };
     }
     if (!science.wcs || !reference.wcs) {
@@ -156,10 +168,56 @@ export async function subtract(
         'both images need a WCS to be resampled onto one grid (or use --aligned for cutouts that share a grid)',
       );
     }
-    const variance = reference.uncertainty?.map((u) => u * u);
-    const r = await resample({ ...reference.image, variance }, reference.wcs, science.wcs, width, height, {
-      kernel: c.resampleKernel,
+    // Bad pixels of the reference are found on its own grid and carried through resampling
+    // (a hot pixel spread by the kernel no longer looks saturated).
+    const refBkg = estimateBackground(reference.image, {
+      meshSize: Math.min(
+        c.backgroundMesh,
+        Math.max(16, Math.floor(Math.min(reference.image.width, reference.image.height) / 4)),
+      ),
     });
+    const refMask = buildMask(reference.image.data, reference.image.width, reference.image.height, {
+      saturation: refSat,
+      saturationGrow: 1,
+      dataQuality: reference.dataQuality,
+      deadPixels: {
+        subtracted: reference.image.data.map((v, i) => v - refBkg.level[i]),
+        sigma: refBkg.rms,
+      },
+    });
+    const r = await resample(
+      { ...reference.image, mask: refMask },
+      reference.wcs,
+      science.wcs,
+      width,
+      height,
+      {
+        kernel: c.resampleKernel,
+        maskBits: MaskBit.NO_DATA,
+      },
+    );
+    // Interpolation makes neighbouring pixels' noise correlated: each pixel's variance drops
+    // (Σw²σ²) while the noise on the scales a matched filter sees does not (its low-frequency
+    // power stays σ² per source pixel, times the area ratio). ZOGY weighs by the latter, so
+    // the reference's noise is taken from before resampling: its uncertainty map is
+    // interpolated like an image, and its background σ is measured on the original.
+    const areaRatio = (science.wcs.pixelScale() / reference.wcs.pixelScale()) ** 2;
+    let uncertainty: Float32Array | undefined;
+    if (reference.uncertainty) {
+      const v = await resample(
+        {
+          width: reference.image.width,
+          height: reference.image.height,
+          data: reference.uncertainty.map((u) => u * u),
+        },
+        reference.wcs,
+        science.wcs,
+        width,
+        height,
+        { kernel: 'bilinear', conserveFlux: false },
+      );
+      uncertainty = v.data.map((x) => Math.sqrt(x * areaRatio));
+    }
     let coverage: Float32Array;
     if (reference.coverage) {
       const cov = await resample(
@@ -175,7 +233,20 @@ export async function subtract(
       // Without a coverage map, the share of the kernel that fell on data stands in for it.
       coverage = r.coverage;
     }
-    return { data: r.data, uncertainty: r.variance?.map((v) => Math.sqrt(v)), coverage };
+    const original = refBkg;
+    const resampledRms = estimateBackground(
+      { width, height, data: r.data },
+      { meshSize: Math.min(c.backgroundMesh, Math.max(16, Math.floor(Math.min(width, height) / 4))) },
+    );
+    // Ratio of the true (matched-filter) noise to the per-pixel noise the resampled image shows.
+    const noiseScale = (median(original.rms) * Math.sqrt(areaRatio)) / median(resampledRms.rms);
+    return {
+      data: r.data,
+      uncertainty,
+      coverage,
+      mask: r.mask,
+      noiseScale: Number.isFinite(noiseScale) && noiseScale > 0 ? noiseScale : 1,
+    };
   });
 
   const bkg = await step('background', () => {
@@ -192,7 +263,7 @@ export async function subtract(
     refSub[i] = ref.data[i] - bkg.reference.level[i];
   }
   const sigmaN = median(bkg.science.rms);
-  const sigmaR = median(bkg.reference.rms);
+  const sigmaR = median(bkg.reference.rms) * ref.noiseScale;
 
   // Noise: given uncertainties, or background RMS plus source noise through the gain.
   const variances = await step('noise', () => {
@@ -201,10 +272,12 @@ export async function subtract(
     for (let i = 0; i < n; i++) {
       vn[i] = science.uncertainty
         ? science.uncertainty[i] ** 2
-        : bkg.science.rms[i] ** 2 + (sciGain && sciGain > 0 ? Math.max(sciSub[i], 0) / sciGain : 0);
+        : bkg.science.rms[i] ** 2 +
+          (sciGain && sciGain > 0 ? sourceSignal(sciSub[i], bkg.science.rms[i]) / sciGain : 0);
       vr[i] = ref.uncertainty
         ? ref.uncertainty[i] ** 2
-        : bkg.reference.rms[i] ** 2 + (refGain && refGain > 0 ? Math.max(refSub[i], 0) / refGain : 0);
+        : (bkg.reference.rms[i] * ref.noiseScale) ** 2 +
+          (refGain && refGain > 0 ? sourceSignal(refSub[i], bkg.reference.rms[i]) / refGain : 0);
       if (!Number.isFinite(vn[i])) vn[i] = sigmaN * sigmaN;
       if (!Number.isFinite(vr[i])) vr[i] = sigmaR * sigmaR;
     }
@@ -221,7 +294,7 @@ export async function subtract(
     ) => {
       if (given) return { psf: given, stars: [] as StarFit[] };
       try {
-        const e: PsfEstimate = estimatePsf(img, { saturation, gain, minStars: 4 });
+        const e: PsfEstimate = estimatePsf(img, { saturation, gain, minStars: 3 });
         return { psf: e.psf as PsfModel, stars: e.stars };
       } catch (err) {
         if (err instanceof BadInputError) {
@@ -246,12 +319,25 @@ export async function subtract(
         ? { subtracted: sciSub, sigma: bkg.science.rms, psf: psfs.science.psf }
         : undefined,
     });
-    const mr = buildMask(ref.data, width, height, {
-      saturation: refSat,
-      saturationGrow: Math.ceil(2 * fwhm),
-    });
+    // The reference's own mask (carried through resampling), or one made on the aligned image.
+    const mr =
+      ref.mask ??
+      buildMask(ref.data, width, height, {
+        saturation: refSat,
+        saturationGrow: Math.ceil(2 * fwhm),
+        dataQuality: reference.dataQuality,
+        deadPixels: { subtracted: refSub, sigma: bkg.reference.rms },
+      });
+    // Grow the reference's bad areas by the PSF core: a hot pixel spreads under the kernel.
+    const grown = dilate(
+      mr.map((v) => (v & ~MaskBit.NO_DATA ? 1 : 0)),
+      width,
+      height,
+      Math.ceil(fwhm),
+    );
     for (let i = 0; i < n; i++) {
-      m[i] |= mr[i];
+      m[i] |= mr[i] & ~MaskBit.NO_DATA;
+      if (grown[i]) m[i] |= MaskBit.BAD;
       if (!(ref.coverage[i] >= c.coverageThreshold)) m[i] |= MaskBit.LOW_COVERAGE;
     }
     return m;
@@ -279,9 +365,15 @@ export async function subtract(
       rStars.filter((s) => s.snr > 50),
       { radius: c.matchRadius, minMatches: 1 },
     );
-    if (bright.matches >= 3)
-      m = { ...m, dx: bright.dx, dy: bright.dy, sigmaX: bright.sigmaX, sigmaY: bright.sigmaY };
-    else if (m.matches < 3) m = { ...m, dx: 0, dy: 0, sigmaX: 0, sigmaY: 0 };
+    // The offset needs a few bright stars; its scatter (the astrometric noise of Scorr) needs
+    // ten, or a handful of stars would make it up (and silence real transients on galaxies);
+    // with fewer, a conservative 0.2 px keeps bright-star residuals in check.
+    if (bright.matches >= 3) m = { ...m, dx: bright.dx, dy: bright.dy };
+    else if (m.matches < 3) m = { ...m, dx: 0, dy: 0 };
+    m =
+      bright.matches >= 10
+        ? { ...m, sigmaX: Math.min(bright.sigmaX, 0.3), sigmaY: Math.min(bright.sigmaY, 0.3) }
+        : { ...m, sigmaX: 0.2, sigmaY: 0.2 };
     if (m.method === 'images') {
       const cx = Math.round(width / 2);
       const cy = Math.round(height / 2);
@@ -423,12 +515,18 @@ export function differenceCatalog(
     {
       config: extractConfig,
       psf: z.differencePsfModel,
+      // Fitting the position too keeps faint fluxes unbiased (a fit at a noisy windowed position
+      // underestimates them).
+      psfFit: { fitPosition: true },
       wcs: o.wcs,
       negative: true,
     },
     {
       image: { width, height, data: z.difference, mask: z.mask },
-      noise: z.differenceUncertainty,
+      // Fit weights from the background noise alone (D's white noise, F_n/F_D): weights that
+      // include source noise estimated from the data would bias fluxes low. The flux errors
+      // are recomputed with the full variance afterwards (vetSources).
+      noise: z.tiles[0]?.scale ?? 1,
       gain: 0,
     },
   );

@@ -40,6 +40,30 @@ export interface TiledZogyResult extends Omit<ZogyResult, 'scienceKernel' | 'sca
   differencePsfModel: PsfModel;
 }
 
+/**
+ * A PSF stamp rolled off smoothly to zero towards its edge (cos² from 70% of the half-width)
+ * and renormalised: a square-cut stamp whose wings (or a residual background pedestal) do not
+ * vanish at its edge makes ZOGY's kernels ring, leaving ghosts of bright stars at the stamp's
+ * corners in the difference image.
+ */
+export function taper(stamp: Float32Array): Float32Array {
+  const n = Math.round(Math.sqrt(stamp.length));
+  const h = (n - 1) / 2;
+  const r0 = 0.7 * h;
+  const out = new Float32Array(stamp.length);
+  let sum = 0;
+  for (let j = 0; j < n; j++) {
+    for (let i = 0; i < n; i++) {
+      const r = Math.hypot(i - h, j - h);
+      const w = r <= r0 ? 1 : r >= h ? 0 : Math.cos(((r - r0) / (h - r0)) * (Math.PI / 2)) ** 2;
+      out[j * n + i] = stamp[j * n + i] * w;
+      sum += out[j * n + i];
+    }
+  }
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
 /** Core boundaries splitting [0, n) into pieces of at most `size`. */
 function cuts(n: number, size: number): number[] {
   const k = Math.max(1, Math.ceil(n / size));
@@ -131,8 +155,8 @@ export async function zogyTiled(input: TiledZogyInput, backend?: FftBackend): Pr
             reference: cut(input.reference),
             scienceVariance: cut(input.scienceVariance),
             referenceVariance: cut(input.referenceVariance),
-            sciencePsf: input.sciencePsf.stamp(cx, cy),
-            referencePsf: input.referencePsf.stamp(cx, cy),
+            sciencePsf: taper(input.sciencePsf.stamp(cx, cy)),
+            referencePsf: taper(input.referencePsf.stamp(cx, cy)),
             mask: cutMask,
           },
           backend,

@@ -1,0 +1,127 @@
+/** `rapid subtract`: ZOGY subtraction of a science image and a reference, with the difference catalog. */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { psfFromFits } from '../image/psf/index.ts';
+import type { PsfModel } from '../image/psf/model.ts';
+import { sha256, subtractionProducts } from '../pipeline/products.ts';
+import { DEFAULT_SUBTRACT, type SubtractImage, subtract } from '../pipeline/subtract.ts';
+import { BadInputError } from '../util/errors.ts';
+import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
+import { loadImage, openFits } from './load.ts';
+import { parseNumber, printJson } from './options.ts';
+
+async function loadPlane(path: string, width: number, height: number, what: string): Promise<Float32Array> {
+  const { image } = await loadImage(path);
+  if (image.width !== width || image.height !== height) {
+    throw new BadInputError(
+      `${path}: the ${what} is ${image.width}×${image.height}, its image ${width}×${height}`,
+    );
+  }
+  return image.data;
+}
+
+async function loadPsf(path: string | undefined): Promise<PsfModel | undefined> {
+  if (path === undefined) return undefined;
+  return psfFromFits(await openFits(path));
+}
+
+export function registerSubtractCommands(program: Command): void {
+  program
+    .command('subtract')
+    .description(
+      'subtract a reference from a science image with ZOGY; writes the difference products and catalog',
+    )
+    .requiredOption('--sci <file>', 'science image (FITS)')
+    .requiredOption('--ref <file>', 'reference image (FITS)')
+    .requiredOption('--out <dir>', 'output folder for the products')
+    .option('--sci-psf <file>', 'science PSF (FITS image or PSFEx .psf); estimated from stars otherwise')
+    .option('--ref-psf <file>', 'reference PSF; estimated otherwise')
+    .option('--sci-unc <file>', '1σ uncertainty image of the science image')
+    .option('--ref-unc <file>', '1σ uncertainty image of the reference')
+    .option('--ref-coverage <file>', 'coverage map of the reference (frames per pixel)')
+    .option('--sci-dq <file>', 'data-quality image of the science image (nonzero = bad)')
+    .option('--sci-gain <g>', 'science gain, e⁻ per unit (default: the GAIN card)')
+    .option('--ref-gain <g>', 'reference gain (default: the GAIN card)')
+    .option('--flux-ratio <r>', 'science/reference flux ratio, instead of measuring it')
+    .option('--aligned', 'the images share one pixel grid (cutouts without a WCS): no resampling')
+    .option('--threshold <sigma>', '|Scorr| detection threshold', String(DEFAULT_SUBTRACT.detectThreshold))
+    .option(
+      '--coverage-threshold <frames>',
+      'mask reference pixels with less coverage',
+      String(DEFAULT_SUBTRACT.coverageThreshold),
+    )
+    .option('--json', 'print the QA summary as JSON')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const sci = await loadImage(String(opts.sci));
+      const ref = await loadImage(String(opts.ref));
+      const wcsOf = (h: typeof sci.header) => (hasCelestialAxes(h) ? Wcs.fromHeader(h) : undefined);
+      const num = (name: string) =>
+        opts[name] === undefined ? undefined : parseNumber(String(opts[name]), `--${name}`);
+      const science: SubtractImage = {
+        image: sci.image,
+        header: sci.header,
+        wcs: opts.aligned ? wcsOf(sci.header) : Wcs.fromHeader(sci.header),
+        psf: await loadPsf(opts.sciPsf as string | undefined),
+        gain: num('sciGain'),
+        uncertainty: opts.sciUnc
+          ? await loadPlane(String(opts.sciUnc), sci.image.width, sci.image.height, 'uncertainty')
+          : undefined,
+        dataQuality: opts.sciDq
+          ? await loadPlane(String(opts.sciDq), sci.image.width, sci.image.height, 'data-quality image')
+          : undefined,
+      };
+      const reference: SubtractImage = {
+        image: ref.image,
+        header: ref.header,
+        wcs: opts.aligned ? wcsOf(ref.header) : Wcs.fromHeader(ref.header),
+        psf: await loadPsf(opts.refPsf as string | undefined),
+        gain: num('refGain'),
+        uncertainty: opts.refUnc
+          ? await loadPlane(String(opts.refUnc), ref.image.width, ref.image.height, 'uncertainty')
+          : undefined,
+        coverage: opts.refCoverage
+          ? await loadPlane(String(opts.refCoverage), ref.image.width, ref.image.height, 'coverage map')
+          : undefined,
+      };
+      const fluxRatio = num('fluxRatio');
+      const timings: Record<string, number> = {};
+      const result = await subtract(
+        science,
+        reference,
+        {
+          aligned: Boolean(opts.aligned),
+          fluxRatio,
+          detectThreshold: parseNumber(String(opts.threshold), '--threshold'),
+          coverageThreshold: parseNumber(String(opts.coverageThreshold), '--coverage-threshold'),
+        },
+        async (name, fn) => {
+          const t0 = performance.now();
+          const v = await fn();
+          timings[name] = (performance.now() - t0) / 1000;
+          console.error(
+            JSON.stringify({ event: 'step', step: name, seconds: Number(timings[name].toFixed(3)) }),
+          );
+          return v;
+        },
+      );
+      const out = String(opts.out);
+      await mkdir(out, { recursive: true });
+      const zeroPoint =
+        science.zeroPoint ?? sci.header.optionalNumber('ZPTMAG') ?? sci.header.optionalNumber('MAGZERO') ?? 0;
+      const written: { name: string; kind: string; bytes: number; sha256: string }[] = [];
+      for (const p of subtractionProducts(result, sci.header, science.wcs, zeroPoint)) {
+        const path = join(out, p.name);
+        await writeFile(`${path}.tmp`, p.bytes);
+        await rename(`${path}.tmp`, path);
+        written.push({ name: p.name, kind: p.kind, bytes: p.bytes.length, sha256: sha256(p.bytes) });
+      }
+      const summary = { qa: result.qa, timings, products: written };
+      if (opts.json) printJson(summary);
+      else {
+        console.log(
+          `${result.sources.length} difference sources (${result.qa.vettedSources} pass vetting); flux ratio ${Number(result.qa.fluxRatio).toFixed(4)} (${result.qa.fluxRatioMethod}); products in ${out}`,
+        );
+      }
+    });
+}
