@@ -1,0 +1,148 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { Executor } from '../exec/types.ts';
+import { addBackendOptions, withContext } from '../ops/context.ts';
+import type { LaunchPipeline } from '../ops/launch.ts';
+import { EXECUTORS, launchAndRun } from '../ops/run.ts';
+import { parseDate } from '../ops/time.ts';
+import { BadInputError, MissingInputError, UsageError } from '../util/errors.ts';
+import { parseIndex, printJson } from './options.ts';
+
+async function readConfig(path: string | undefined): Promise<Record<string, Record<string, unknown>>> {
+  if (path === undefined) return {};
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new MissingInputError(`${path}: no such configuration file`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new BadInputError(`${path}: not JSON (${(err as Error).message})`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v))
+    throw new BadInputError(`${path}: expected {"science": {...}, "reference": {...}, "noop": {...}}`);
+  for (const [k, x] of Object.entries(v)) {
+    if (!['science', 'reference', 'noop'].includes(k))
+      throw new BadInputError(`${path}: unknown section '${k}' (science, reference, noop)`);
+    if (!x || typeof x !== 'object' || Array.isArray(x))
+      throw new BadInputError(`${path}: '${k}' must be an object`);
+  }
+  return v as Record<string, Record<string, unknown>>;
+}
+
+export function registerLaunchCommands(program: Command): void {
+  addBackendOptions(
+    program
+      .command('launch')
+      .description(
+        'plan and run the jobs for a DATE-OBS range: reference builds (stage 1), then one science job per image (stage 2)',
+      )
+      .requiredOption(
+        '--from <time>',
+        'start of the DATE-OBS range, inclusive (UTC, e.g. 2028-09-07T00:00:00)',
+      )
+      .requiredOption('--to <time>', 'end of the DATE-OBS range, exclusive')
+      .option('--filter <name>', 'only this filter (F158 or H158 spelling)')
+      .option('--ref-from <time>', 'reference window start (like RAPID STARTREFIMMJDOBS); default: no limit')
+      .option(
+        '--ref-to <time>',
+        'reference window end, exclusive (like ENDREFIMMJDOBS); default: before the earliest science image',
+      )
+      .option('--min-ref-inputs <n>', 'frames needed for a reference (fewer: exit 33)', '3')
+      .option('--max-ref-inputs <n>', 'most frames co-added into a reference', '25')
+      .option(
+        '--executor <name>',
+        `where jobs run: ${EXECUTORS.join(', ')} (none: record them as queued)`,
+        'local',
+      )
+      .option('--jobs <n>', 'local executor: processes at once (default: every core)')
+      .option(
+        '--pipeline <name>',
+        'science (default) or noop (no pixel work: launch and aggregation benchmarks)',
+        'science',
+      )
+      .option(
+        '--config <file>',
+        'JSON with pipeline configurations: {"science": {...}, "reference": {...}, "noop": {...}}',
+      )
+      .option('--force', 'run again the jobs that already succeeded')
+      .option('--json', 'print the summary as indented JSON (default: one line of JSON)'),
+  ).action(async (opts: Record<string, string | boolean | undefined>) => {
+    const from = parseDate(String(opts.from), '--from');
+    const to = parseDate(String(opts.to), '--to');
+    const refFrom = opts.refFrom === undefined ? undefined : parseDate(String(opts.refFrom), '--ref-from');
+    const refTo = opts.refTo === undefined ? undefined : parseDate(String(opts.refTo), '--ref-to');
+    const pipeline = String(opts.pipeline) as LaunchPipeline;
+    if (pipeline !== 'science' && pipeline !== 'noop')
+      throw new UsageError(`--pipeline must be science or noop, got '${pipeline}'`);
+    const executor = String(opts.executor);
+    if (!(EXECUTORS as readonly string[]).includes(executor))
+      throw new UsageError(`--executor must be one of ${EXECUTORS.join(', ')}, got '${executor}'`);
+    const concurrency = opts.jobs === undefined ? undefined : parseIndex(String(opts.jobs), '--jobs');
+    if (concurrency === 0) throw new UsageError('--jobs must be at least 1');
+    const config = await readConfig(opts.config as string | undefined);
+    await withContext(opts, async (ctx) => {
+      let exec: Executor | undefined;
+      let interrupts = 0;
+      const onSigint = () => {
+        interrupts++;
+        if (!exec) return;
+        if (interrupts === 1) {
+          process.stderr.write(
+            '\nrapid: stopping: no new jobs; waiting for the running ones to finish (Ctrl-C again to interrupt them)\n',
+          );
+          exec.stop();
+        } else {
+          process.stderr.write('\nrapid: interrupting the running jobs\n');
+          exec.interrupt();
+        }
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        const out = await launchAndRun(ctx, {
+          from,
+          to,
+          filter: opts.filter as string | undefined,
+          refFrom,
+          refTo,
+          pipeline,
+          executor,
+          force: Boolean(opts.force),
+          minRefInputs: parseIndex(String(opts.minRefInputs), '--min-ref-inputs'),
+          maxRefInputs: parseIndex(String(opts.maxRefInputs), '--max-ref-inputs'),
+          config,
+          concurrency,
+          onExecutor: (e) => {
+            exec = e;
+            if (interrupts > 0) e.stop();
+          },
+        });
+        const l = out.launch;
+        process.stderr.write(
+          `rapid: run ${l.runId}: ${l.images} images; references ${l.references.planned} new, ${l.references.reused} reused; ` +
+            `jobs ${l.jobs.total} (${l.jobs.toRun} to run, ${l.jobs.alreadyDone} done before, ${l.jobs.noReference} without a possible reference: exit 33)\n`,
+        );
+        if (out.executed?.stopped)
+          process.stderr.write(
+            `rapid: run ${l.runId} stopped: ${out.executed.notStarted} jobs not started, ${out.executed.interrupted} interrupted; launch the same range again to resume\n`,
+          );
+        const summary = {
+          run: l.runId,
+          images: l.images,
+          references: l.references,
+          jobs: { ...l.jobs, byStatus: out.jobs.byStatus, byExitCode: out.jobs.byExitCode },
+          timings: l.timings,
+          exitCode: out.exitCode,
+        };
+        if (opts.json) printJson(summary);
+        else process.stdout.write(`${JSON.stringify(summary)}\n`);
+        process.exitCode = out.exitCode;
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+    });
+  });
+}

@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { addBackendOptions, withContext } from '../ops/context.ts';
+import { formatStatus, status } from '../ops/status.ts';
+import { parseIndex, printJson } from './options.ts';
+
+export function registerStatusCommands(program: Command): void {
+  addBackendOptions(
+    program
+      .command('status')
+      .description(
+        'images, references, runs, jobs by status and exit code, products and difference-image sources',
+      )
+      .option('--run <id>', 'the run to report (default: the latest)')
+      .option('--json', 'machine-readable output'),
+  ).action(async (opts: Record<string, string | boolean | undefined>) => {
+    const runId = opts.run === undefined ? undefined : parseIndex(String(opts.run), '--run');
+    await withContext(
+      opts,
+      async (ctx) => {
+        const s = await status(ctx.db, runId);
+        if (opts.json) printJson(s);
+        else process.stdout.write(formatStatus(s));
+      },
+      { quiet: false },
+    );
+  });
+}

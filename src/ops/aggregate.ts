@@ -1,0 +1,283 @@
+/**
+ * Aggregate: read the result records of launched jobs and register what they produced, in
+ * batches: for each batch, the result records (and difference-image catalogs) are read from the
+ * store, then one transaction replaces the batch's products and sources with multi-row
+ * statements and marks its jobs aggregated. A crash (even SIGKILL) loses at most the batch in
+ * flight, which the next run registers again: the rows end up exactly right. Running it again
+ * when nothing is new changes nothing.
+ *
+ * Jobs without a result record yet (still running, or died before writing one) are left for a
+ * later run. A result record or catalog that cannot be read is reported, and its job left
+ * unaggregated.
+ */
+import { type DiffSource, decodeDiffCatalog } from '../pipeline/catalog.ts';
+import { parseResult, toJson } from '../pipeline/manifest.ts';
+import type { StoreRouter } from '../pipeline/runner.ts';
+import { type ResultRecord, SCIENCE_PRODUCTS } from '../pipeline/types.ts';
+import { tileOf } from '../sky/tiles.ts';
+import { sha256 } from '../store/store.ts';
+import { ExitCode, RapidError } from '../util/errors.ts';
+import type { Db } from './db.ts';
+
+/** HEALPix nside of diff_sources.hpix (about 13″ cells). */
+export const SOURCE_NSIDE = 16384;
+
+export interface AggregateOptions {
+  runId?: number;
+  stores: StoreRouter;
+  batchSize?: number;
+  /** Result records read at once. */
+  concurrency?: number;
+  onBatch?: (p: { done: number; total: number; registered: number }) => void;
+  onProblem?: (p: { jobId: number; uri: string; error: string }) => void;
+}
+
+export interface AggregateSummary {
+  /** Jobs that were waiting for aggregation. */
+  pending: number;
+  registered: number;
+  /** Jobs with no result record yet. */
+  missing: number;
+  unreadable: number;
+  products: number;
+  sources: number;
+  batches: number;
+}
+
+interface PendingJob {
+  id: number;
+  pipeline: string;
+  result_uri: string;
+  image_id: number | null;
+  refimage_id: number | null;
+  mjd: number | null;
+  filter: string | null;
+}
+
+interface Loaded {
+  job: PendingJob;
+  result: ResultRecord;
+  checksum: string;
+  sources: DiffSource[];
+}
+
+/** The difference-image catalog among a job's products: by its kind, or by its file name. */
+export function isDiffCatalog(p: { kind: string; uri: string }): boolean {
+  return (
+    p.kind === 'diffcat' || p.kind === 'difference-catalog' || p.uri.endsWith(`/${SCIENCE_PRODUCTS.diffcat}`)
+  );
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/**
+ * Jobs waiting for aggregation. Jobs that failed without ever starting (exit 33 at launch, or a
+ * reference job that failed) have no result record and are not waiting.
+ */
+async function pendingJobs(db: Db, runId: number | undefined): Promise<PendingJob[]> {
+  return db.query<PendingJob>(
+    `SELECT j.id, j.pipeline, j.result_uri, j.image_id, j.refimage_id, i.mjd, i.filter
+     FROM jobs j LEFT JOIN images i ON i.id = j.image_id
+     WHERE j.aggregated_at IS NULL
+       AND NOT (j.status = 'failed' AND j.started_at IS NULL)
+       AND ($1::bigint IS NULL OR j.id IN (SELECT job_id FROM run_jobs WHERE run_id = $1))
+     ORDER BY j.id`,
+    [runId ?? null],
+  );
+}
+
+export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateSummary> {
+  const batchSize = o.batchSize ?? 200;
+  const jobs = await pendingJobs(db, o.runId);
+  const s: AggregateSummary = {
+    pending: jobs.length,
+    registered: 0,
+    missing: 0,
+    unreadable: 0,
+    products: 0,
+    sources: 0,
+    batches: 0,
+  };
+  const load = async (batch: PendingJob[]) =>
+    mapLimit(batch, o.concurrency ?? 16, async (job): Promise<Loaded | undefined> => {
+      const store = o.stores.for(job.result_uri);
+      let bytes: Uint8Array;
+      try {
+        bytes = await store.get(job.result_uri);
+      } catch (err) {
+        if (err instanceof RapidError && err.exitCode === ExitCode.MISSING_INPUT) {
+          s.missing++;
+          return undefined;
+        }
+        if (err instanceof RapidError && err.exitCode === ExitCode.TEMPORARY) throw err;
+        s.unreadable++;
+        o.onProblem?.({ jobId: job.id, uri: job.result_uri, error: (err as Error).message });
+        return undefined;
+      }
+      try {
+        const result = parseResult(Buffer.from(bytes).toString('utf8'), job.result_uri);
+        if (result.jobId !== Number(job.id))
+          throw new RapidError(
+            `${job.result_uri}: result record of job ${result.jobId}, expected job ${job.id}`,
+            ExitCode.BAD_INPUT,
+          );
+        let sources: DiffSource[] = [];
+        const cat = result.products.find(isDiffCatalog);
+        if (cat) {
+          const catBytes = await o.stores.for(cat.uri).get(cat.uri, cat.checksum);
+          sources = decodeDiffCatalog(catBytes, cat.uri);
+        }
+        return { job, result, checksum: sha256(bytes), sources };
+      } catch (err) {
+        if (err instanceof RapidError && err.exitCode === ExitCode.TEMPORARY) throw err;
+        s.unreadable++;
+        o.onProblem?.({ jobId: job.id, uri: job.result_uri, error: (err as Error).message });
+        return undefined;
+      }
+    });
+  // The next batch is read while the database registers the current one.
+  let next = jobs.length > 0 ? load(jobs.slice(0, batchSize)) : undefined;
+  for (let b = 0; b < jobs.length; b += batchSize) {
+    const loaded = await next!;
+    next = b + batchSize < jobs.length ? load(jobs.slice(b + batchSize, b + 2 * batchSize)) : undefined;
+    // A failed read of the next batch surfaces when it is awaited; keep it from being unhandled meanwhile.
+    next?.catch(() => {});
+    const ok = loaded.filter((x): x is Loaded => x !== undefined);
+    if (ok.length > 0) {
+      await registerBatch(db, ok);
+      s.registered += ok.length;
+      s.products += ok.reduce((n, l) => n + l.result.products.length, 0);
+      s.sources += ok.reduce((n, l) => n + l.sources.length, 0);
+    }
+    s.batches++;
+    o.onBatch?.({ done: Math.min(jobs.length, b + batchSize), total: jobs.length, registered: s.registered });
+  }
+  return s;
+}
+
+/** One transaction: the batch's products, sources, job states and references. */
+async function registerBatch(db: Db, batch: Loaded[]): Promise<void> {
+  const ids = batch.map((l) => Number(l.job.id));
+  const products = batch.flatMap((l) => l.result.products.map((p) => ({ job: Number(l.job.id), ...p })));
+  const sources = batch.flatMap((l) =>
+    l.sources
+      .map((src) => ({ l, src }))
+      .filter(({ src }) => Number.isFinite(src.ra) && Number.isFinite(src.dec)),
+  );
+  const num = (v: number) => (Number.isFinite(v) ? v : null);
+  await db.transaction(async (tx) => {
+    await tx.query('DELETE FROM products WHERE job_id = ANY($1::bigint[])', [ids]);
+    await tx.query('DELETE FROM diff_sources WHERE job_id = ANY($1::bigint[])', [ids]);
+    if (products.length > 0)
+      await tx.query(
+        `INSERT INTO products (job_id, kind, uri, checksum, bytes)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+         ON CONFLICT (job_id, uri) DO UPDATE SET kind = EXCLUDED.kind, checksum = EXCLUDED.checksum, bytes = EXCLUDED.bytes`,
+        [
+          products.map((p) => p.job),
+          products.map((p) => p.kind),
+          products.map((p) => p.uri),
+          products.map((p) => p.checksum),
+          products.map((p) => p.bytes),
+        ],
+      );
+    if (sources.length > 0) {
+      const col = (f: (x: (typeof sources)[number]) => unknown) => sources.map(f);
+      await tx.query(
+        `INSERT INTO diff_sources (job_id, image_id, refimage_id, number, x_image, y_image, ra, dec, hpix, mjd, filter,
+           flux_psf, fluxerr_psf, mag_psf, magerr_psf, snr_psf, scorr_peak, isdiffpos, fwhm_image, elongation, flags)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::float8[], $6::float8[],
+           $7::float8[], $8::float8[], $9::bigint[], $10::float8[], $11::text[], $12::float8[], $13::float8[],
+           $14::float8[], $15::float8[], $16::float8[], $17::float8[], $18::boolean[], $19::float8[], $20::float8[],
+           $21::int[])
+         ON CONFLICT (job_id, number) DO NOTHING`,
+        [
+          col((x) => Number(x.l.job.id)),
+          col((x) => x.l.job.image_id),
+          col((x) => x.l.job.refimage_id),
+          col((x) => x.src.number),
+          col((x) => num(x.src.x)),
+          col((x) => num(x.src.y)),
+          col((x) => x.src.ra),
+          col((x) => x.src.dec),
+          col((x) => tileOf(x.src.ra, x.src.dec, SOURCE_NSIDE)),
+          col((x) => x.l.job.mjd),
+          col((x) => x.l.job.filter),
+          col((x) => num(x.src.fluxPsf)),
+          col((x) => num(x.src.fluxErrPsf)),
+          col((x) => num(x.src.magPsf)),
+          col((x) => num(x.src.magErrPsf)),
+          col((x) => num(x.src.snrPsf)),
+          col((x) => num(x.src.scorrPeak)),
+          col((x) => x.src.isDiffPos),
+          col((x) => num(x.src.fwhm)),
+          col((x) => num(x.src.elongation)),
+          col((x) => Math.trunc(x.src.flags)),
+        ],
+      );
+    }
+    await tx.query(
+      `UPDATE jobs SET status = u.status, exit_code = u.code, message = u.message, steps = u.steps::jsonb,
+         qa = u.qa::jsonb, counts = u.counts::jsonb, started_at = u.started, ended_at = u.ended, elapsed = u.elapsed,
+         peak_rss = u.rss, aggregated_at = now(), result_checksum = u.checksum, updated_at = now()
+       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
+         $8::timestamptz[], $9::timestamptz[], $10::float8[], $11::bigint[], $12::text[])
+         AS u(id, status, code, message, steps, qa, counts, started, ended, elapsed, rss, checksum)
+       WHERE jobs.id = u.id`,
+      [
+        ids,
+        batch.map((l) => l.result.status),
+        batch.map((l) => l.result.exitCode),
+        batch.map((l) => l.result.message ?? null),
+        batch.map((l) => toJson(l.result.steps)),
+        batch.map((l) => toJson(l.result.qa)),
+        batch.map((l) => toJson(l.result.counts)),
+        batch.map((l) => l.result.started),
+        batch.map((l) => l.result.ended),
+        batch.map((l) => l.result.elapsedSeconds),
+        batch.map((l) => Math.round(l.result.peakRssBytes)),
+        batch.map((l) => l.checksum),
+      ],
+    );
+    const refs = batch.filter((l) => l.job.pipeline === 'reference' && l.job.refimage_id !== null);
+    if (refs.length > 0) {
+      const productOf = (l: Loaded, kind: string) => l.result.products.find((p) => p.kind === kind);
+      await tx.query(
+        `UPDATE refimages SET status = u.status, image_checksum = u.img, cov_checksum = u.cov, unc_checksum = u.unc,
+           psf_uri = coalesce(u.psf_uri, refimages.psf_uri), psf_checksum = u.psf, qa = u.qa::jsonb,
+           n_inputs = coalesce(u.n_inputs, refimages.n_inputs)
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+           $9::int[]) AS u(id, status, img, cov, unc, psf_uri, psf, qa, n_inputs)
+         WHERE refimages.id = u.id`,
+        [
+          refs.map((l) => Number(l.job.refimage_id)),
+          refs.map((l) =>
+            l.result.status === 'succeeded'
+              ? 'ready'
+              : l.result.status === 'interrupted'
+                ? 'planned'
+                : 'failed',
+          ),
+          refs.map((l) => productOf(l, 'refimage')?.checksum ?? null),
+          refs.map((l) => productOf(l, 'refimage_cov')?.checksum ?? null),
+          refs.map((l) => productOf(l, 'refimage_unc')?.checksum ?? null),
+          refs.map((l) => productOf(l, 'refimage_psf')?.uri ?? null),
+          refs.map((l) => productOf(l, 'refimage_psf')?.checksum ?? null),
+          refs.map((l) => toJson(l.result.qa)),
+          refs.map((l) => (typeof l.result.qa.nInputs === 'number' ? l.result.qa.nInputs : null)),
+        ],
+      );
+    }
+  });
+}

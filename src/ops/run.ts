@@ -1,0 +1,96 @@
+/**
+ * A launch from start to end: plan and record (launch.ts), hand the jobs to the executor, write
+ * their states as they start and end, and decide the exit code: 0 when every job of the run
+ * ended with 0, 4 or 33; 75 when the run was interrupted or jobs are left queued; otherwise the
+ * highest exit code among the jobs that failed.
+ */
+import { ProgressReporter } from '../cli/progress.ts';
+import { LocalExecutor } from '../exec/local.ts';
+import type { Executor, ExecutorSummary } from '../exec/types.ts';
+import { ExitCode, UsageError } from '../util/errors.ts';
+import type { OpsContext } from './context.ts';
+import { endRun, JobStateWriter } from './jobs.ts';
+import { type LaunchOptions, type LaunchResult, launch } from './launch.ts';
+
+export const EXECUTORS = ['local', 'none'] as const;
+
+export interface RunOptions extends Omit<LaunchOptions, 'store' | 'storeConfig'> {
+  /** Local executor: processes at once (default every core). */
+  concurrency?: number;
+  /** Show progress on standard error (default true). */
+  progress?: boolean;
+  /** Called with the executor once it exists (to stop or interrupt it, e.g. on Ctrl-C). */
+  onExecutor?: (e: Executor) => void;
+}
+
+export interface RunOutcome {
+  launch: LaunchResult;
+  executed?: ExecutorSummary;
+  jobs: { byStatus: Record<string, number>; byExitCode: Record<string, number> };
+  exitCode: number;
+}
+
+export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunOutcome> {
+  if (!(EXECUTORS as readonly string[]).includes(o.executor))
+    throw new UsageError(`--executor must be one of ${EXECUTORS.join(', ')}, got '${o.executor}'`);
+  const result = await launch(ctx.db, {
+    ...o,
+    store: ctx.store,
+    storeConfig: {
+      root: ctx.store.root,
+      ...(ctx.config.s3Endpoint ? { endpoint: ctx.config.s3Endpoint } : {}),
+    },
+  });
+  let executed: ExecutorSummary | undefined;
+  if (o.executor === 'local' && result.toRun.length > 0) {
+    const executor = new LocalExecutor({
+      concurrency: o.concurrency,
+      jobArgs: ctx.config.s3Endpoint ? ['--s3-endpoint', ctx.config.s3Endpoint] : [],
+    });
+    o.onExecutor?.(executor);
+    const writer = new JobStateWriter(ctx.db);
+    const progress = o.progress === false ? undefined : new ProgressReporter('jobs');
+    const total = result.toRun.length;
+    let done = 0;
+    let failed = 0;
+    let last = 0;
+    progress?.update(0, total, 'starting');
+    executed = await executor.run(result.toRun, {
+      onStart: (e) => writer.start(e),
+      onEnd: (e) => {
+        writer.end(e);
+        done++;
+        if (e.status !== 'succeeded' && e.exitCode !== ExitCode.NO_REFERENCE) failed++;
+        const now = Date.now();
+        if (progress && (now - last > 500 || done === total)) {
+          last = now;
+          progress.update(done, total, `${failed} failed`);
+        }
+      },
+    });
+    await writer.flush();
+    await endRun(ctx.db, result.runId, executed.stopped ? 'interrupted' : 'ended');
+  } else if (o.executor === 'local') {
+    await endRun(ctx.db, result.runId, 'ended');
+  }
+  const rows = await ctx.db.query<{ status: string; exit_code: number | null; n: number }>(
+    `SELECT j.status, j.exit_code, count(*) AS n FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id
+     WHERE rj.run_id = $1 GROUP BY j.status, j.exit_code`,
+    [result.runId],
+  );
+  const byStatus: Record<string, number> = {};
+  const byExitCode: Record<string, number> = {};
+  let exitCode: number = ExitCode.OK;
+  let left = false;
+  for (const r of rows) {
+    byStatus[r.status] = (byStatus[r.status] ?? 0) + Number(r.n);
+    if (r.exit_code !== null)
+      byExitCode[String(r.exit_code)] = (byExitCode[String(r.exit_code)] ?? 0) + Number(r.n);
+    if (r.status === 'queued' || r.status === 'running' || r.status === 'interrupted') left = true;
+    else if (r.exit_code !== null && ![0, 4, 33].includes(r.exit_code))
+      exitCode = Math.max(exitCode, r.exit_code);
+  }
+  if (o.executor === 'none') left = false;
+  if (left) exitCode = ExitCode.TEMPORARY;
+  return { launch: result, executed, jobs: { byStatus, byExitCode }, exitCode };
+}

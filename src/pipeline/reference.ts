@@ -1,0 +1,239 @@
+/**
+ * The reference job (stage 1): co-add the prior frames of a sky tile and filter into a reference
+ * image with its coverage and uncertainty maps (src/image/coadd.ts), under
+ * `refimages/<tile>/<filter>/v<version>/`.
+ *
+ * Steps: `grid` (the tile's north-up TAN grid at 0.11″/px, cropped to where the inputs land),
+ * `coadd` (each input fetched and verified when its turn comes, background-subtracted, scaled
+ * to the common zero point, resampled, then combined with clipping), `write`.
+ * QA values: the co-add's (nInputs, cov5percent, FWHM, background RMS, …) and the grid's size.
+ * Fewer than `minInputs` frames landing on the grid: exit 33.
+ */
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { effectiveHeader } from '../cli/load.ts';
+import { encodeFits, readFits, readImage } from '../fits/index.ts';
+import { type CoaddFrame, coadd, type FrameStore, type TargetGrid, tileGrid } from '../image/coadd.ts';
+import type { Region } from '../image/resample.ts';
+import { WorkerPool } from '../image/workers.ts';
+import { BadInputError, ExitCode, RapidError } from '../util/errors.ts';
+import { Wcs } from '../wcs/index.ts';
+import {
+  type ImageInput,
+  type JobContext,
+  type JobOutcome,
+  REFERENCE_PRODUCTS,
+  type ReferenceManifest,
+} from './types.ts';
+
+export const ReferenceConfigSchema = z.object({
+  /** Frames needed for a reference (RAPID: 3). */
+  minInputs: z.number().int().positive().default(3),
+  combine: z.enum(['clipped-mean', 'median']).default('clipped-mean'),
+  clipSigma: z.number().positive().default(3),
+  kernel: z.enum(['lanczos3', 'bilinear', 'nearest']).default('lanczos3'),
+  /** Arcsec per pixel of the reference grid. */
+  pixelScale: z.number().positive().default(0.11),
+  /** 'inputs': the tile's grid cropped to where the inputs land; 'tile': the whole grid (tile plus a detector). */
+  grid: z.enum(['inputs', 'tile']).default('inputs'),
+  /** Worker threads for resampling (0: every core). */
+  threads: z.number().int().nonnegative().default(0),
+});
+export type ReferenceConfig = z.infer<typeof ReferenceConfigSchema>;
+
+/** A grid sharing `grid`'s WCS, cut to the pixel box [x0, x0+w) × [y0, y0+h). */
+function subGrid(grid: TargetGrid, x0: number, y0: number, w: number, h: number): TargetGrid {
+  const p = grid.wcs.parameters;
+  const wcs = new Wcs({ ...p, crpix: [p.crpix[0] - x0, p.crpix[1] - y0], width: w, height: h });
+  return { wcs, width: w, height: h, tile: grid.tile };
+}
+
+/** Resampled frames in raw float32 files between the co-add's two passes (bounded memory). */
+async function diskFrameStore(dir: string): Promise<FrameStore> {
+  const tmp = await mkdtemp(join(dir, 'frames-'));
+  const regions = new Map<number, Region>();
+  const file = (i: number, what: string) => join(tmp, `${i}.${what}.f32`);
+  const readRows = async (path: string, width: number, y0: number, y1: number) => {
+    const out = new Float32Array((y1 - y0) * width);
+    const fh = await open(path, 'r');
+    try {
+      await fh.read(new Uint8Array(out.buffer), 0, out.byteLength, y0 * width * 4);
+    } finally {
+      await fh.close();
+    }
+    return out;
+  };
+  return {
+    async put(index, region, data, weight) {
+      regions.set(index, region);
+      await writeFile(file(index, 'data'), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      await writeFile(
+        file(index, 'weight'),
+        new Uint8Array(weight.buffer, weight.byteOffset, weight.byteLength),
+      );
+    },
+    async rows(index, y0, y1) {
+      const w = regions.get(index)!.width;
+      return {
+        data: await readRows(file(index, 'data'), w, y0, y1),
+        weight: await readRows(file(index, 'weight'), w, y0, y1),
+      };
+    },
+    async close() {
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function runReferenceJob(m: ReferenceManifest, ctx: JobContext): Promise<JobOutcome> {
+  const config = ReferenceConfigSchema.parse(m.config);
+  if (m.inputs.length < config.minInputs)
+    throw new RapidError(
+      `tile ${m.tile} ${m.filter}: ${m.inputs.length} input frames, at least ${config.minInputs} needed for a reference`,
+      ExitCode.NO_REFERENCE,
+    );
+
+  // Each input is fetched (and verified) once.
+  const paths = new Map<string, Promise<string>>();
+  const fetchInput = (input: ImageInput) => {
+    let p = paths.get(input.uri);
+    if (!p) {
+      p = ctx.fetch({ uri: input.uri, checksum: input.checksum });
+      paths.set(input.uri, p);
+    }
+    return p;
+  };
+
+  const target = await ctx.step('grid', async () => {
+    const margin = Math.max(...m.inputs.map((i) => Math.max(i.width, i.height)));
+    const full = tileGrid(m.tile, m.nside, { pixelScale: config.pixelScale, margin });
+    if (config.grid === 'tile') return full;
+    // The box of the tile's grid that the inputs reach: their edges, through both WCSs.
+    let x0 = Number.POSITIVE_INFINITY;
+    let y0 = Number.POSITIVE_INFINITY;
+    let x1 = Number.NEGATIVE_INFINITY;
+    let y1 = Number.NEGATIVE_INFINITY;
+    for (const input of m.inputs) {
+      const fits = await readFits(await fetchInput(input));
+      const wcs = Wcs.fromHeader(effectiveHeader(fits, input.hdu));
+      const w = input.width;
+      const h = input.height;
+      for (let k = 0; k <= 8; k++) {
+        const t = k / 8;
+        for (const [x, y] of [
+          [-0.5 + t * w, -0.5],
+          [-0.5 + t * w, h - 0.5],
+          [-0.5, -0.5 + t * h],
+          [w - 0.5, -0.5 + t * h],
+        ]) {
+          const s = wcs.pixelToSky(x, y);
+          const p = full.wcs.skyToPixel(s.ra, s.dec);
+          x0 = Math.min(x0, p.x);
+          x1 = Math.max(x1, p.x);
+          y0 = Math.min(y0, p.y);
+          y1 = Math.max(y1, p.y);
+        }
+      }
+    }
+    const bx0 = Math.max(0, Math.floor(x0) - 2);
+    const by0 = Math.max(0, Math.floor(y0) - 2);
+    const bx1 = Math.min(full.width, Math.ceil(x1) + 3);
+    const by1 = Math.min(full.height, Math.ceil(y1) + 3);
+    if (!(bx1 > bx0 && by1 > by0))
+      throw new RapidError(
+        `tile ${m.tile} ${m.filter}: no input lands on the tile's grid`,
+        ExitCode.NO_REFERENCE,
+      );
+    return subGrid(full, bx0, by0, bx1 - bx0, by1 - by0);
+  });
+  ctx.log.info('reference grid', { width: target.width, height: target.height, inputs: m.inputs.length });
+
+  const frames: CoaddFrame[] = m.inputs.map((input) => ({
+    name: input.uri,
+    load: async () => {
+      const fits = await readFits(await fetchInput(input));
+      const hdu = fits.hdu(input.hdu);
+      const img = readImage(hdu);
+      if (img.shape.length !== 2 || img.width !== input.width || img.height !== input.height)
+        throw new BadInputError(
+          `${input.uri}, HDU ${input.hdu}: expected a ${input.width}×${input.height} image, got ${img.shape.join('×')}`,
+        );
+      const data =
+        img.data instanceof Float32Array ? img.data : Float32Array.from(img.data as ArrayLike<number>);
+      const wcs = Wcs.fromHeader(effectiveHeader(fits, input.hdu));
+      return { image: { width: img.width, height: img.height, data }, wcs, zeroPoint: input.zeroPoint };
+    },
+  }));
+
+  const pool = new WorkerPool(config.threads > 0 ? config.threads : undefined);
+  let result: Awaited<ReturnType<typeof coadd>>;
+  try {
+    result = await ctx.step('coadd', async () =>
+      coadd(frames, target, {
+        combine: config.combine,
+        clipSigma: config.clipSigma,
+        kernel: config.kernel,
+        store: await diskFrameStore(ctx.tmpDir),
+        pool,
+        onFrame: (f) =>
+          ctx.log.info(f.pixels > 0 ? 'frame resampled' : 'frame does not overlap the grid', {
+            input: f.name,
+            scale: f.scale,
+            pixels: f.pixels,
+          }),
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
+  if (result.qa.nInputs < config.minInputs)
+    throw new RapidError(
+      `tile ${m.tile} ${m.filter}: only ${result.qa.nInputs} of ${m.inputs.length} inputs overlap the grid; at least ${config.minInputs} needed`,
+      ExitCode.NO_REFERENCE,
+    );
+
+  await ctx.step('write', async () => {
+    const header = () => {
+      const h = target.wcs.toHeader();
+      h.set('TILE', m.tile, 'sky tile (HEALPix nested)');
+      h.set('NSIDE', m.nside, 'HEALPix nside of TILE');
+      h.set('FILTER', m.filter, 'Roman filter');
+      h.set('REFVERS', m.version, 'reference version');
+      h.set('NCOMBINE', result.qa.nInputs, 'inputs co-added');
+      h.set('ZPTMAG', result.qa.zeroPoint, 'AB mag of 1 count (common zero point)');
+      h.set('COV5PCT', Number(result.qa.cov5percent.toFixed(3)), '% of the tile covered by >= 5 frames');
+      h.set('JID', m.jobId, 'job that built it');
+      return h;
+    };
+    const shape = [target.width, target.height];
+    const prefix = m.referencePrefix.replace(/\/+$/, '');
+    const h = header();
+    h.set('BUNIT', 'DN', 'counts scaled to ZPTMAG');
+    await ctx.writeObject(
+      `${prefix}/${REFERENCE_PRODUCTS.refimage}`,
+      encodeFits([{ data: result.image, shape, header: h }], { checksum: true }),
+      'refimage',
+    );
+    await ctx.writeObject(
+      `${prefix}/${REFERENCE_PRODUCTS.refimage_cov}`,
+      encodeFits([{ data: Int16Array.from(result.coverage), shape, header: header() }], { checksum: true }),
+      'refimage_cov',
+    );
+    await ctx.writeObject(
+      `${prefix}/${REFERENCE_PRODUCTS.refimage_unc}`,
+      encodeFits([{ data: result.uncertainty, shape, header: header() }], { checksum: true }),
+      'refimage_unc',
+    );
+  });
+  return {
+    exitCode: ExitCode.OK,
+    qa: {
+      ...result.qa,
+      width: target.width,
+      height: target.height,
+      inputsGiven: m.inputs.length,
+    },
+    counts: { inputs: result.qa.nInputs },
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * The S3 store (AWS S3 or any S3-compatible server): objects are s3://bucket/key. A PUT is
+ * atomic by S3's semantics. The sha256 checksum is stored in the object's metadata
+ * (x-amz-meta-sha256) and verified on every read. The SDK's own checksums are turned off
+ * (WHEN_REQUIRED), which S3-compatible servers need; ours cover the data end to end.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { ExitCode, MissingInputError, RapidError, UsageError } from '../util/errors.ts';
+import {
+  checkChecksum,
+  type ListedObject,
+  type ObjectStore,
+  type PutData,
+  type StoredObject,
+  sha256,
+  sha256File,
+  toBytes,
+} from './store.ts';
+
+export interface S3Options {
+  endpoint?: string;
+  region?: string;
+}
+
+export function parseS3Uri(uri: string): { bucket: string; key: string } {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
+  if (!m) throw new UsageError(`'${uri}' is not an s3://bucket/key URI`);
+  return { bucket: m[1], key: m[2] };
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/** An S3 error as a RapidError: 66 when missing, 75 (retry) for anything the server or network did. */
+function s3Error(uri: string, what: string, err: unknown): Error {
+  if (err instanceof RapidError) return err;
+  if (isNotFound(err)) return new MissingInputError(`${uri}: no such object`);
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  if (status === 403 || e?.name === 'AccessDenied' || e?.name === 'InvalidAccessKeyId')
+    return new RapidError(
+      `${uri}: access denied while ${what} (check AWS credentials and bucket policy)`,
+      ExitCode.MISSING_INPUT,
+    );
+  if (e?.name === 'NoSuchBucket')
+    return new MissingInputError(`${uri}: no such bucket; create it or check the store URI`);
+  return new RapidError(
+    `${uri}: S3 ${what} failed (${e?.name ?? 'error'}${status ? ` ${status}` : ''}: ${e?.message ?? String(err)}); retry`,
+    ExitCode.TEMPORARY,
+    { cause: err },
+  );
+}
+
+export class S3Store implements ObjectStore {
+  readonly kind = 's3' as const;
+  readonly root: string;
+  readonly client: S3Client;
+
+  constructor(root: string, options: S3Options = {}) {
+    this.root = root.replace(/\/+$/, '');
+    parseS3Uri(this.root);
+    // The SDK warns about Node 20 for its releases of 2027 on; the pinned release supports it.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    this.client = new S3Client({
+      endpoint: options.endpoint,
+      region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      forcePathStyle: options.endpoint !== undefined,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 4,
+    });
+  }
+
+  uri(key: string): string {
+    return `${this.root}/${key.replace(/^\/+/, '')}`;
+  }
+
+  owns(uri: string): boolean {
+    return uri.startsWith('s3://');
+  }
+
+  async put(uri: string, data: PutData, options: { contentType?: string } = {}): Promise<StoredObject> {
+    const { bucket, key } = parseS3Uri(uri);
+    let body: Uint8Array | Readable;
+    let checksum: string;
+    let bytes: number;
+    if (typeof data === 'object' && 'path' in data) {
+      ({ checksum, bytes } = await sha256File(data.path));
+      body = createReadStream(data.path);
+    } else {
+      body = toBytes(data);
+      checksum = sha256(body);
+      bytes = body.length;
+    }
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ContentLength: bytes,
+          ContentType: options.contentType,
+          Metadata: { sha256: checksum.slice('sha256:'.length) },
+        }),
+      );
+    } catch (err) {
+      throw s3Error(uri, 'write', err);
+    }
+    return { uri, checksum, bytes };
+  }
+
+  private recordedChecksum(metadata: Record<string, string> | undefined): string | undefined {
+    const v = metadata?.sha256;
+    return v && /^[0-9a-f]{64}$/.test(v) ? `sha256:${v}` : undefined;
+  }
+
+  async get(uri: string, checksum?: string): Promise<Uint8Array> {
+    const { bucket, key } = parseS3Uri(uri);
+    let out: Uint8Array;
+    let recorded: string | undefined;
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      recorded = this.recordedChecksum(r.Metadata);
+      out = await r.Body!.transformToByteArray();
+    } catch (err) {
+      throw s3Error(uri, 'read', err);
+    }
+    checkChecksum(uri, checksum ?? recorded, sha256(out));
+    return out;
+  }
+
+  async getText(uri: string, checksum?: string): Promise<string> {
+    return Buffer.from(await this.get(uri, checksum)).toString('utf8');
+  }
+
+  async localPath(uri: string, tmpDir: string, checksum?: string): Promise<string> {
+    const { bucket, key } = parseS3Uri(uri);
+    await mkdir(tmpDir, { recursive: true });
+    const path = join(tmpDir, `${Date.now().toString(36)}-${basename(key) || 'object'}`);
+    let recorded: string | undefined;
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      recorded = this.recordedChecksum(r.Metadata);
+      await pipeline(r.Body as Readable, createWriteStream(path));
+    } catch (err) {
+      await unlink(path).catch(() => {});
+      throw s3Error(uri, 'download', err);
+    }
+    const actual = await sha256File(path);
+    try {
+      checkChecksum(uri, checksum ?? recorded, actual.checksum);
+    } catch (err) {
+      await unlink(path).catch(() => {});
+      throw err;
+    }
+    return path;
+  }
+
+  async exists(uri: string): Promise<boolean> {
+    const { bucket, key } = parseS3Uri(uri);
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw s3Error(uri, 'look-up', err);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ListedObject> {
+    const { bucket, key } = parseS3Uri(prefix);
+    let token: string | undefined;
+    do {
+      let r: ListObjectsV2CommandOutput;
+      try {
+        r = await this.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: key, ContinuationToken: token }),
+        );
+      } catch (err) {
+        throw s3Error(prefix, 'listing', err);
+      }
+      for (const o of r.Contents ?? []) {
+        if (o.Key !== undefined) yield { uri: `s3://${bucket}/${o.Key}`, bytes: o.Size ?? 0 };
+      }
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(uri: string): Promise<void> {
+    const { bucket, key } = parseS3Uri(uri);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    } catch (err) {
+      if (!isNotFound(err)) throw s3Error(uri, 'delete', err);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
