@@ -323,7 +323,10 @@ describe('bad input gives a clear BadInputError', () => {
     assert.equal(h.kind, 'unknown');
     assert.equal(h.typeName, 'unknown (random groups)');
     assert.equal(h.dataLength, 80);
-    assert.throws(() => readImage(h), /groups\.fits, HDU 0: random-groups data \(GROUPS = T\) are not supported/);
+    assert.throws(
+      () => readImage(h),
+      /groups\.fits, HDU 0: random-groups data \(GROUPS = T\) are not supported/,
+    );
   });
 
   it('not FITS, empty, damaged between HDUs, bad extension structure', () => {

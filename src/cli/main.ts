@@ -5,10 +5,20 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, RapidError } from '../util/errors.ts';
 import { VERSION } from '../version.ts';
+import { registerAggregateCommands } from './aggregate.ts';
+import { registerDbCommands } from './db.ts';
+import { registerDemoCommands } from './demo.ts';
+import { registerExtractCommands } from './extract.ts';
 import { registerFitsCommands } from './fits.ts';
 import { registerImageCommands } from './image.ts';
+import { registerIngestCommands } from './ingest.ts';
+import { registerJobCommands } from './job.ts';
+import { registerLaunchCommands } from './launch.ts';
 import { registerPsfCommands } from './psf.ts';
+import { registerReportCommands } from './report.ts';
 import { registerSimulateCommands } from './simulate.ts';
+import { registerStatusCommands } from './status.ts';
+import { registerSubtractCommands } from './subtract.ts';
 import { registerTileCommands } from './tile.ts';
 import { registerWcsCommands } from './wcs.ts';
 
@@ -22,8 +32,18 @@ export function buildProgram(): Command {
   registerWcsCommands(program);
   registerTileCommands(program);
   registerSimulateCommands(program);
+  registerExtractCommands(program);
   registerPsfCommands(program);
+  registerSubtractCommands(program);
   registerImageCommands(program);
+  registerDbCommands(program);
+  registerIngestCommands(program);
+  registerLaunchCommands(program);
+  registerJobCommands(program);
+  registerAggregateCommands(program);
+  registerStatusCommands(program);
+  registerReportCommands(program);
+  registerDemoCommands(program);
   // Subcommands inherit exitOverride so that usage errors come back here with their code.
   for (const c of program.commands) {
     c.exitOverride();

@@ -31,7 +31,7 @@ export interface DemoOptions {
   log?: (line: string) => void;
 }
 
-export const DEFAULT_DEMO = { tiles: 4, epochs: 8, filters: ['F158', 'F106'], size: 1024, seed: 1 };
+export const DEFAULT_DEMO = { tiles: 2, epochs: 6, filters: ['F158', 'F106'], size: 1024, seed: 1 };
 
 export interface DemoResult {
   dir: string;

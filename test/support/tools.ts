@@ -4,8 +4,8 @@
  * (CI=true) it fails, so a cross-check can never pass by not running.
  */
 import { spawnSync } from 'node:child_process';
-import type { TestContext } from 'node:test';
 import { existsSync } from 'node:fs';
+import type { TestContext } from 'node:test';
 
 const cache = new Map<string, boolean>();
 
@@ -32,7 +32,10 @@ export function hasCommand(cmd: string): boolean {
 
 /** Can Debian's python3 import this module? */
 export function hasPythonModule(mod: string): boolean {
-  return probe(`py:${mod}`, () => existsSync(PYTHON) && spawnSync(PYTHON, ['-c', `import ${mod}`]).status === 0);
+  return probe(
+    `py:${mod}`,
+    () => existsSync(PYTHON) && spawnSync(PYTHON, ['-c', `import ${mod}`]).status === 0,
+  );
 }
 
 /**
@@ -60,6 +63,7 @@ export function runPython(script: string, args: string[] = [], input?: string): 
 export function run(cmd: string, args: string[], options: { input?: string; cwd?: string } = {}): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...options });
   if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
   return r.stdout;
 }

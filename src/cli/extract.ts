@@ -1,0 +1,450 @@
+/**
+ * `rapid extract IMAGE`: SourceExtractor-compatible source extraction. Reads SourceExtractor's
+ * .sex and .param files (--config, --params), estimates the background, detects and measures,
+ * and writes the catalog as SourceExtractor's ASCII_HEAD text (--out) and optionally as a FITS
+ * binary table (--fits-out).
+ *
+ * - IMAGE is .fits, .fits.gz or .fz; the pixels come from the first HDU with image data (or
+ *   --hdu N). Header keywords (GAIN_KEY, SATUR_KEY, WCS) are looked up in that HDU, then in the
+ *   primary HDU (OpenUniverse keeps its WCS there).
+ * - --measure-on IMAGE2: dual-image mode, detection on IMAGE, measurements on IMAGE2 (same grid),
+ *   each with its own background and noise.
+ * - --psf PSF.fits: a centred PSF stamp for FLUX_PSF etc. (loadPsf; Lanczos-3 sub-pixel shifts).
+ * - Relative file names in the configuration (PARAMETERS_NAME, FILTER_NAME, STARNNW_NAME) are
+ *   looked up in the working folder, then beside the configuration file.
+ *
+ * Exit codes: 64 for a configuration this tool does not support (the key is named) or a wrong
+ * command line; 65 for bad input data (unreadable FITS, an image without valid pixels, world
+ * columns without a WCS); 66 for a missing file.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
+import type { Command } from 'commander';
+import type { Header } from '../fits/header.ts';
+import type { Image } from '../image/image.ts';
+import { readFits, readImage, writeFits } from '../fits/index.ts';
+import { type BackgroundMesh, interpolateMesh, measureBackgroundMesh } from '../image/background.ts';
+import {
+  COLUMNS,
+  ConfigError,
+  type ExtractConfig,
+  extractSourcesParallel,
+  formatAsciiCatalog,
+  type ParamRequest,
+  parseConv,
+  parseNnw,
+  parseParams,
+  parseSexConfig,
+  type PlaneInput,
+  selectColumns,
+  tableColumns,
+  defaultConfig,
+  isColumn,
+  measurementsFor,
+  type FilterKernel,
+  DEFAULT_FILTER,
+} from '../image/extract/index.ts';
+import { StampPsf } from '../image/extract/psfstamp.ts';
+import type { PsfModel } from '../image/psf/model.ts';
+import { BadInputError, MissingInputError, UsageError } from '../util/errors.ts';
+import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
+
+/** The columns written when neither --params nor --config is given. */
+export const DEFAULT_PARAMS = [
+  'NUMBER',
+  'X_IMAGE',
+  'Y_IMAGE',
+  'XWIN_IMAGE',
+  'YWIN_IMAGE',
+  'FLUX_APER',
+  'FLUXERR_APER',
+  'FLUX_AUTO',
+  'FLUXERR_AUTO',
+  'MAG_AUTO',
+  'MAGERR_AUTO',
+  'FLUX_RADIUS',
+  'FWHM_IMAGE',
+  'ELONGATION',
+  'FLAGS',
+];
+
+function readText(path: string, what: string): string {
+  try {
+    if (statSync(path).isDirectory()) throw new BadInputError(`${path}: is a directory, not a ${what}`);
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new MissingInputError(`${path}: no such file (${what}); check the path`);
+    throw err;
+  }
+}
+
+/** A file named in the configuration: as given, else beside the configuration file. */
+function resolveConfigFile(name: string, configDir: string | undefined): string {
+  if (isAbsolute(name) || existsSync(name) || !configDir) return name;
+  const beside = join(configDir, name);
+  return existsSync(beside) ? beside : name;
+}
+
+/** Parse repeated --set KEY=VALUE options. */
+function overrides(list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const m = /^([A-Za-z0-9_]+)=(.*)$/.exec(item);
+    if (!m) throw new UsageError(`--set takes KEY=VALUE, got '${item}'`);
+    out[m[1].toUpperCase()] = m[2];
+  }
+  return out;
+}
+
+interface LoadedImage {
+  image: Image;
+  header: Header;
+  primary: Header;
+  file: string;
+}
+
+/** Pixels of the chosen (or first) image HDU as Float32, with the headers to search. */
+async function loadImage(path: string, hdu: number | undefined): Promise<LoadedImage> {
+  const fits = await readFits(path);
+  const h = hdu === undefined ? fits.firstImage() : fits.hdu(hdu);
+  const img = readImage(h);
+  if (img.shape.length < 2 || img.width < 1 || img.height < 1) {
+    throw new BadInputError(`${path}: HDU ${h.index} holds no two-dimensional image`);
+  }
+  if (img.shape.length > 2 && img.shape.slice(2).some((n) => n > 1)) {
+    throw new BadInputError(`${path}: HDU ${h.index} is a cube (${img.shape.join('×')}); give a 2-D image`);
+  }
+  const n = img.width * img.height;
+  const src = img.data;
+  // Float pixels are used as read (they are ours to change); others are converted once.
+  let data: Float32Array;
+  if (src instanceof Float32Array && src.length === n) data = src;
+  else if (src instanceof BigInt64Array || src instanceof BigUint64Array) data = Float32Array.from(src.subarray(0, n), Number);
+  else data = Float32Array.from((src as Exclude<typeof src, BigInt64Array | BigUint64Array>).subarray(0, n));
+  // Integer BLANK pixels have no data.
+  if (img.blank !== undefined && !(src instanceof Float32Array || src instanceof Float64Array)) {
+    const blank = Number(img.blank);
+    for (let i = 0; i < n; i++) if (Number(src[i]) === blank) data[i] = Number.NaN;
+  }
+  let valid = false;
+  for (let i = 0; i < n; i++) {
+    if (data[i] === data[i]) {
+      valid = true;
+      break;
+    }
+  }
+  if (!valid) throw new BadInputError(`${path}: HDU ${h.index} has no valid pixels (all NaN or BLANK)`);
+  return { image: { width: img.width, height: img.height, data }, header: img.header, primary: fits.hdus[0].header, file: path };
+}
+
+/** A header value from the image HDU, else the primary HDU. */
+function headerNumber(img: LoadedImage, key: string): number | undefined {
+  if (!key) return undefined;
+  for (const h of [img.header, img.primary]) {
+    const v = h.get(key);
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+  }
+  return undefined;
+}
+
+function loadWcs(img: LoadedImage): Wcs | undefined {
+  for (const h of [img.header, img.primary]) {
+    if (!hasCelestialAxes(h)) continue;
+    try {
+      return Wcs.fromHeader(h);
+    } catch {
+      // Try the next header.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The PSF model for --psf: a FITS image of a centred PSF stamp (odd sides), normalised, shifted
+ * by Lanczos-3 interpolation for sub-pixel positions. One place, so that other formats (PSFEx
+ * .psf) can be added here.
+ */
+export async function loadPsf(path: string): Promise<PsfModel> {
+  const fits = await readFits(path);
+  const img = readImage(fits.firstImage());
+  if (img.width !== img.height || img.width % 2 !== 1) {
+    throw new BadInputError(`${path}: a PSF stamp must be square with odd sides, got ${img.width}×${img.height}`);
+  }
+  const stamp = Float32Array.from(img.data as ArrayLike<number>, Number);
+  const fwhm = img.header.optionalNumber('PSF_FWHM') ?? img.header.optionalNumber('FWHM');
+  try {
+    return new StampPsf(stamp, img.width, fwhm);
+  } catch (err) {
+    throw new BadInputError(`${path}: ${(err as Error).message}`);
+  }
+}
+
+interface ImagePlane {
+  plane: PlaneInput;
+  mesh: BackgroundMesh;
+  level: Float32Array | number;
+  /** The background RMS map, when the configuration needs it. */
+  rms?: Float32Array;
+}
+
+/**
+ * Background and noise of one image per the configuration; the image's pixels are replaced by
+ * the background-subtracted ones.
+ */
+function plane(img: LoadedImage, config: ExtractConfig, needRms: boolean): ImagePlane {
+  const { width, height } = img.image;
+  let mesh: BackgroundMesh;
+  try {
+    mesh = measureBackgroundMesh(img.image, {
+      meshSize: config.backSize,
+      filterSize: config.backFilterSize,
+      filterThreshold: config.backFiltThresh,
+    });
+  } catch (err) {
+    if (err instanceof BadInputError) throw new BadInputError(`${img.file}: ${err.message}`);
+    throw err;
+  }
+  const level = config.backType === 'MANUAL' ? config.backValue : interpolateMesh(mesh, mesh.level, width, height);
+  const rms = needRms || config.weightType === 'BACKGROUND' ? interpolateMesh(mesh, mesh.rms, width, height) : undefined;
+  let noise: number | Float32Array;
+  if (config.weightType === 'NONE') noise = mesh.globalRms;
+  else if (config.weightType === 'BACKGROUND') noise = rms!;
+  else {
+    throw new ConfigError(
+      `WEIGHT_TYPE ${config.weightType} is not supported by rapid extract (NONE or BACKGROUND; the API takes noise maps)`,
+    );
+  }
+  if (!(mesh.globalRms > 0) && typeof noise === 'number') {
+    throw new BadInputError(`${img.file}: the background noise is zero (a constant image?); nothing can be detected`);
+  }
+  // Background-subtracted pixels in shared memory, for the measurement threads.
+  const raw = img.image.data;
+  const data = new Float32Array(new SharedArrayBuffer(raw.byteLength));
+  if (typeof level === 'number') for (let i = 0; i < data.length; i++) data[i] = raw[i] - level;
+  else for (let i = 0; i < data.length; i++) data[i] = raw[i] - level[i];
+  img.image = { ...img.image, data };
+  return {
+    plane: {
+      image: img.image,
+      noise,
+      background: level,
+      gain: headerNumber(img, config.gainKey) ?? config.gain,
+      saturation: headerNumber(img, config.saturKey) ?? config.saturLevel,
+    },
+    mesh,
+    level,
+    rms,
+  };
+}
+
+export interface ExtractCommandOptions {
+  measureOn?: string;
+  config?: string;
+  params?: string;
+  psf?: string;
+  out: string;
+  fitsOut?: string;
+  hdu?: number;
+  set?: string[];
+  negative?: boolean;
+  psfFitPosition?: boolean;
+}
+
+/** The whole command, callable without commander (tests, pipeline). Returns the number of sources. */
+export async function runExtract(imagePath: string, o: ExtractCommandOptions): Promise<{ sources: number; warnings: string[] }> {
+  const warnings: string[] = [];
+  const configDir = o.config ? dirname(o.config) : undefined;
+  const config = o.config
+    ? parseSexConfig(readText(o.config, 'configuration'), o.config, overrides(o.set))
+    : parseSexConfig('', 'defaults', overrides(o.set), defaultConfig());
+  let params: ParamRequest[];
+  if (o.params) params = parseParams(readText(o.params, 'parameter list'), o.params, isColumn);
+  else if (o.config) {
+    const p = resolveConfigFile(config.parametersName, configDir);
+    params = parseParams(readText(p, 'parameter list (PARAMETERS_NAME)'), p, isColumn);
+  } else params = DEFAULT_PARAMS.map((name, i) => ({ name, line: i + 1 }));
+  let filter: FilterKernel | undefined;
+  if (config.filter) {
+    const f = resolveConfigFile(config.filterName, configDir);
+    if (o.config || existsSync(f)) filter = parseConv(readText(f, 'filter (FILTER_NAME)'), f);
+    else filter = DEFAULT_FILTER;
+  }
+  const columns = selectColumns(params, { aper: config.photApertures.length, fluxfrac: config.photFluxFrac.length }, warnings);
+  const needs = new Set(columns.map((c) => c.def.requires).filter((r) => r !== undefined));
+
+  const det = await loadImage(imagePath, o.hdu);
+  const meas = o.measureOn ? await loadImage(o.measureOn, o.hdu) : det;
+  if (meas.image.width !== det.image.width || meas.image.height !== det.image.height) {
+    throw new BadInputError(
+      `${o.measureOn}: ${meas.image.width}×${meas.image.height} pixels, but the detection image ${imagePath} has ${det.image.width}×${det.image.height}; dual-image mode needs one grid`,
+    );
+  }
+  const needRms = config.checkImageType.includes('BACKGROUND_RMS');
+  const detPlane = plane(det, config, needRms);
+  const measPlane = meas === det ? detPlane : plane(meas, config, needRms);
+
+  const wcs = loadWcs(meas) ?? loadWcs(det);
+  if (needs.has('wcs') && !wcs) {
+    const names = columns.filter((c) => c.def.requires === 'wcs').map((c) => c.def.name);
+    throw new BadInputError(`${meas.file}: no celestial WCS in the header, so ${names.join(', ')} cannot be computed`);
+  }
+  let psf: PsfModel | undefined;
+  if (o.psf) psf = await loadPsf(o.psf);
+  else if (needs.has('psf')) {
+    const names = columns.filter((c) => c.def.requires === 'psf').map((c) => c.def.name);
+    throw new UsageError(`${names.join(', ')} need a PSF: give --psf PSF.fits`);
+  }
+  let network: ReturnType<typeof parseNnw> | undefined;
+  if (needs.has('nnw')) {
+    const f = resolveConfigFile(config.starNnwName, configDir);
+    network = parseNnw(readText(f, 'star/galaxy network (STARNNW_NAME)'), f);
+  }
+  const pixelScale = config.pixelScale > 0 ? config.pixelScale : wcs?.pixelScale((det.image.width - 1) / 2, (det.image.height - 1) / 2);
+  if (needs.has('nnw') && !(pixelScale && pixelScale > 0)) {
+    throw new BadInputError(`${det.file}: PIXEL_SCALE is 0 and there is no WCS to take the pixel scale from (CLASS_STAR)`);
+  }
+
+  const result = await extractSourcesParallel(
+    detPlane.plane,
+    {
+      config,
+      filter,
+      psf,
+      psfFit: { fitPosition: o.psfFitPosition === true },
+      wcs,
+      network,
+      pixelScale,
+      negative: o.negative === true,
+      measure: measurementsFor(columns.map((c) => c.def.name)),
+      keepMaps: config.checkImageType.some((t) => t === 'SEGMENTATION' || t === 'FILTERED' || t === 'OBJECTS' || t === '-OBJECTS'),
+    },
+    meas === det ? undefined : measPlane.plane,
+  );
+  const ctx = { zeropoint: config.magZeropoint };
+  if (config.catalogType === 'FITS_1.0') {
+    await writeFits(o.out, [
+      { data: [], shape: [] },
+      { kind: 'bintable', columns: tableColumns(columns, result.sources, ctx), name: 'OBJECTS' },
+    ]);
+  } else if (config.catalogType !== 'NONE') {
+    await writeFile(o.out, formatAsciiCatalog(columns, result.sources, ctx, config.catalogType === 'ASCII_HEAD'));
+  }
+  if (o.fitsOut) {
+    await writeFits(o.fitsOut, [
+      { data: [], shape: [] },
+      { kind: 'bintable', columns: tableColumns(columns, result.sources, ctx), name: 'OBJECTS' },
+    ]);
+  }
+  await writeCheckImages(config, det, detPlane, measPlane, result.segmentation, result.filtered);
+  return { sources: result.sources.length, warnings };
+}
+
+async function writeCheckImages(
+  config: ExtractConfig,
+  det: LoadedImage,
+  detPlane: ImagePlane,
+  measPlane: ImagePlane,
+  segmentation: Int32Array | undefined,
+  filtered: Float32Array | undefined,
+): Promise<void> {
+  const types = config.checkImageType.filter((t) => t !== 'NONE');
+  if (types.length === 0) return;
+  if (config.checkImageName.length < types.length) {
+    throw new ConfigError(`CHECKIMAGE_NAME lists ${config.checkImageName.length} names for ${types.length} CHECKIMAGE_TYPE values`);
+  }
+  const { width, height } = det.image;
+  const full = (v: Float32Array | number) => (typeof v === 'number' ? new Float32Array(width * height).fill(v) : v);
+  for (let k = 0; k < types.length; k++) {
+    const name = config.checkImageName[k];
+    let data: Float32Array | Int32Array;
+    let shape = [width, height];
+    const m = measPlane.mesh;
+    switch (types[k]) {
+      case 'BACKGROUND':
+        data = full(measPlane.level);
+        break;
+      case 'BACKGROUND_RMS':
+        data = measPlane.rms!;
+        break;
+      case 'MINIBACKGROUND':
+        data = m.level;
+        shape = [m.nx, m.ny];
+        break;
+      case 'MINIBACK_RMS':
+        data = m.rms;
+        shape = [m.nx, m.ny];
+        break;
+      case '-BACKGROUND':
+        data = measPlane.plane.image.data;
+        break;
+      case 'FILTERED':
+        data = filtered ?? detPlane.plane.image.data;
+        break;
+      case 'SEGMENTATION':
+        data = segmentation ?? new Int32Array(width * height);
+        break;
+      case 'OBJECTS':
+      case '-OBJECTS': {
+        const src = measPlane.plane.image.data;
+        const out = new Float32Array(src.length);
+        const seg = segmentation;
+        for (let i = 0; i < out.length; i++) {
+          const inObj = seg ? seg[i] !== 0 : false;
+          out[i] = types[k] === 'OBJECTS' ? (inObj ? src[i] : 0) : inObj ? 0 : src[i];
+        }
+        data = out;
+        break;
+      }
+      default:
+        throw new ConfigError(`CHECKIMAGE_TYPE ${types[k]} is not supported`);
+    }
+    await writeFits(name, [{ data, shape }]);
+  }
+}
+
+export function registerExtractCommands(program: Command): void {
+  program
+    .command('extract')
+    .description('detect and measure sources, SourceExtractor-compatible (reads .sex and .param files)')
+    .argument('[image]', 'detection image (.fits, .fits.gz, .fz)')
+    .option('--measure-on <image>', 'measure on this image (dual-image mode; same pixel grid)')
+    .option('--config <file.sex>', "SourceExtractor configuration (default: SourceExtractor's defaults)")
+    .option('--params <file.param>', 'output columns (default: PARAMETERS_NAME of the configuration)')
+    .option('--psf <psf.fits>', 'PSF stamp (centred, odd sides) for FLUX_PSF and friends')
+    .option('--psf-fit-position', 'fit the position in the PSF fit too (default: linear flux fit at XWIN, YWIN)')
+    .option('--negative', 'also detect on −image (difference images: fainter-than-reference sources)')
+    .option('--out <cat.txt>', 'catalog (ASCII_HEAD, or as CATALOG_TYPE says)')
+    .option('--fits-out <cat.fits>', 'the catalog as a FITS binary table too')
+    .option('--hdu <n>', 'HDU of the image (default: the first with image data)')
+    .option('--set <KEY=VALUE...>', 'override configuration keys (as source-extractor -KEY VALUE)')
+    .option('--list-params', 'list the supported output columns and exit')
+    .action(async (image: string | undefined, opts: Record<string, unknown>) => {
+      if (opts.listParams) {
+        for (const c of COLUMNS.values()) process.stdout.write(`${c.name.padEnd(22)} ${c.description}${c.unit ? ` [${c.unit}]` : ''}\n`);
+        return;
+      }
+      if (image === undefined) throw new UsageError("missing required argument 'image'");
+      if (!opts.out) throw new UsageError("required option '--out <cat.txt>' not specified");
+      let hdu: number | undefined;
+      if (opts.hdu !== undefined) {
+        hdu = Number(opts.hdu);
+        if (!Number.isInteger(hdu) || hdu < 0) throw new UsageError(`--hdu must be a non-negative integer, got '${opts.hdu}'`);
+      }
+      const r = await runExtract(String(image), {
+        measureOn: opts.measureOn as string | undefined,
+        config: opts.config as string | undefined,
+        params: opts.params as string | undefined,
+        psf: opts.psf as string | undefined,
+        out: String(opts.out),
+        fitsOut: opts.fitsOut as string | undefined,
+        hdu,
+        set: opts.set as string[] | undefined,
+        negative: opts.negative === true,
+        psfFitPosition: opts.psfFitPosition === true,
+      });
+      for (const w of r.warnings) console.error(`rapid: warning: ${w}`);
+      console.error(`rapid extract: ${r.sources} sources → ${String(opts.out)}`);
+    });
+}
