@@ -20,7 +20,8 @@ let root: string;
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'rapid-e2e-'));
   sim = join(root, 'sim');
-  await simulateSurvey(sim, { tiles: 1, epochs: 5, size: 192, seed: 5, workers: 1 });
+  // Enough stars for the science jobs' PSFs on small images.
+  await simulateSurvey(sim, { tiles: 1, epochs: 5, size: 320, starDensity: 30000, seed: 5, workers: 1 });
 });
 after(async () => {
   await rm(root, { recursive: true, force: true });
@@ -119,7 +120,7 @@ describe('end to end', () => {
       '--epochs',
       '4',
       '--size',
-      '128',
+      '512',
       '--filters',
       'F158',
       '--jobs',
