@@ -5,10 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Image } from '../src/image/image.ts';
-import { MaskBit } from '../src/image/image.ts';
-import { circleOverlap, ellipseFrame, ellipseOverlap } from '../src/image/extract/aperture.ts';
 import { heapPush } from '../src/image/extract/analyse.ts';
+import { circleOverlap, ellipseFrame, ellipseOverlap } from '../src/image/extract/aperture.ts';
 import {
   asciiHeader,
   COLUMNS,
@@ -21,20 +19,22 @@ import {
   formatAsciiCatalog,
   formatC,
   measurementsFor,
+  type PlaneInput,
+  PsfFlag,
   parseAsciiCatalog,
   parseConv,
   parseNnw,
   parseParams,
   parseSexConfig,
-  type PlaneInput,
-  PsfFlag,
-  selectColumns,
   type Source,
+  selectColumns,
   tableColumns,
 } from '../src/image/extract/index.ts';
 import { segmentImage } from '../src/image/extract/lutz.ts';
 import { StampPsf } from '../src/image/extract/psfstamp.ts';
 import { edgeFraction } from '../src/image/extract/windowed.ts';
+import type { Image } from '../src/image/image.ts';
+import { MaskBit } from '../src/image/image.ts';
 import type { PsfModel } from '../src/image/psf/model.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -538,7 +538,11 @@ describe('detection', () => {
     assert.equal(cleaned.sources.length, 1);
     assert.ok(Math.abs(cleaned.sources[0].x - 40) < 0.01, 'the star survives');
     // A steeper cleaning profile (larger CLEAN_PARAM) spares the bump.
-    assert.equal(extractSources(plane(data, w, w, 1), { config: { ...config, clean: true, cleanParam: 3 } }).sources.length, 2);
+    assert.equal(
+      extractSources(plane(data, w, w, 1), { config: { ...config, clean: true, cleanParam: 3 } }).sources
+        .length,
+      2,
+    );
   });
 
   test("SourceExtractor's cleaning-threshold heap: the (n+1)-th value is dropped", () => {

@@ -145,11 +145,7 @@ test('exit codes: missing manifest 66, malformed 65, unsupported version 65, a j
   });
 });
 
-test('a science job: the lead’s pipeline, or 70 "science pipeline not available"', async (t) => {
-  if (SCIENCE_PRESENT) {
-    t.skip('science.ts is present: covered by the end-to-end test');
-    return;
-  }
+test('a science job whose reference was never built fails with 66 (an input is missing)', async () => {
   const root = join(dir, 'store3');
   const m = manifest(root, 5, {
     pipeline: 'science',
@@ -169,8 +165,7 @@ test('a science job: the lead’s pipeline, or 70 "science pipeline not availabl
     },
   });
   const r = await runJob(await put(join(dir, 'm5.json'), m), { echo: false });
-  assert.equal(r.exitCode, 70);
-  assert.equal(r.message, 'science pipeline not available in this build');
+  assert.equal(r.exitCode, 66, r.message);
   assert.equal(r.result?.status, 'failed');
 });
 
