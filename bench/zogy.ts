@@ -18,7 +18,7 @@ const opt = (name: string, fallback: number) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 
-const NUMPY = String.raw`
+const NUMPY = `
 import sys, time, resource, numpy as np
 d = sys.argv[1]; n = int(sys.argv[2])
 N = np.fromfile(d + '/sci.f32', dtype=np.float32).reshape(n, n).astype(np.float64)

@@ -1,11 +1,9 @@
 /** The job runner: manifests in, products and the result record out; exit codes; no database. */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { decodeDiffCatalog } from '../src/pipeline/catalog.ts';
 import { configHash, parseResult } from '../src/pipeline/manifest.ts';
 import { runJob } from '../src/pipeline/runner.ts';
@@ -21,8 +19,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-const SCIENCE_PRESENT = existsSync(fileURLToPath(new URL('../src/pipeline/science.ts', import.meta.url)));
 
 function science(uri = '/nowhere/img.fits'): ImageInput {
   return {

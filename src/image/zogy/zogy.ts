@@ -110,7 +110,7 @@ function embed(
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
       const v = src[i];
-      out[row + x] = Number.isFinite(v) && !(mask && mask[i]) ? v : fill;
+      out[row + x] = Number.isFinite(v) && !mask?.[i] ? v : fill;
     }
   }
   return out;
