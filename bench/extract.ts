@@ -95,14 +95,22 @@ if (args[0] === '--child') {
   const haveSe = spawnSync('sh', ['-c', 'command -v source-extractor']).status === 0;
   const haveTime = existsSync('/usr/bin/time');
   if (!haveSe || !haveTime) {
-    console.log(`bench/extract: needs source-extractor and /usr/bin/time (apt-get install source-extractor time); skipped`);
+    console.log(
+      `bench/extract: needs source-extractor and /usr/bin/time (apt-get install source-extractor time); skipped`,
+    );
     process.exit(0);
   }
   const dir = mkdtempSync(join(tmpdir(), 'rapid-bench-extract-'));
   try {
     const { simulateSurvey } = await import('../src/sim/simulate.ts');
     const { readFits, readImage, writeFits } = await import('../src/fits/index.ts');
-    const s = await simulateSurvey(join(dir, 'sim'), { epochs: 1, size, filters: ['F158'], psfVariation: 0, seed: 5 });
+    const s = await simulateSurvey(join(dir, 'sim'), {
+      epochs: 1,
+      size,
+      filters: ['F158'],
+      psfVariation: 0,
+      seed: 5,
+    });
     const fits = await readFits(join(dir, 'sim', s.images[0].file));
     const px = readImage(fits.hdu(1));
     const image = join(dir, 'sca.fits');
@@ -111,6 +119,9 @@ if (args[0] === '--child') {
     const dist = existsSync(join(ROOT, 'dist/cli/main.js'));
     const se: Run[] = [];
     const ours: Run[] = [];
+    const lean: Run[] = [];
+    // The same work without loading the other commands' modules (the CLI imports them all).
+    const leanScript = `import(${JSON.stringify(join(ROOT, 'dist/cli/extract.js'))}).then((m) => m.runExtract(${JSON.stringify(image)}, { config: ${JSON.stringify(`${CONF}/default.sex`)}, params: 'bench.param', out: 'lean.cat', set: ${JSON.stringify(SETTINGS.map(([k, v]) => `${k}=${v}`))} }))`;
     for (let r = 0; r < runs; r++) {
       se.push(
         timed(
@@ -149,11 +160,24 @@ if (args[0] === '--child') {
             dir,
           ),
         );
+        lean.push(timed(process.execPath, ['--input-type=module', '-e', leanScript], dir));
       } else {
         const self = fileURLToPath(import.meta.url);
         const p = spawnSync(
           '/usr/bin/time',
-          ['-f', '%e %M', process.execPath, '--import', 'tsx', self, '--child', image, `${CONF}/default.sex`, 'bench.param', 'ours.cat'],
+          [
+            '-f',
+            '%e %M',
+            process.execPath,
+            '--import',
+            'tsx',
+            self,
+            '--child',
+            image,
+            `${CONF}/default.sex`,
+            'bench.param',
+            'ours.cat',
+          ],
           { cwd: dir, encoding: 'utf8' },
         );
         if (p.status !== 0) throw new Error(p.stderr);
@@ -171,11 +195,19 @@ if (args[0] === '--child') {
     console.log(
       `extract one ${size}² simulated SCA (F158; ${a.length} vs ${b.length} sources), ${runs} runs each on ${availableParallelism()} cores`,
     );
-    console.log(`  source-extractor  median ${mse.toFixed(2)} s, peak memory ${Math.max(...se.map((r) => r.maxRssMB)).toFixed(0)} MB`);
+    console.log(
+      `  source-extractor  median ${mse.toFixed(2)} s, peak memory ${Math.max(...se.map((r) => r.maxRssMB)).toFixed(0)} MB`,
+    );
     console.log(
       `  rapid extract     median ${mours.toFixed(2)} s, peak memory ${Math.max(...ours.map((r) => r.maxRssMB)).toFixed(0)} MB${dist ? '' : ' (in-process under tsx: build dist/ for end-to-end figures)'}`,
     );
     console.log(`  ratio rapid/source-extractor ${(mours / mse).toFixed(2)} (goal ≤ 1)`);
+    if (lean.length) {
+      const mlean = median(lean.map((r) => r.seconds));
+      console.log(
+        `  runExtract alone median ${mlean.toFixed(2)} s (the command without loading the other commands' modules), ratio ${(mlean / mse).toFixed(2)}`,
+      );
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

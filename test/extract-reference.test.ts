@@ -136,7 +136,7 @@ describe('the NTT image against SourceExtractor’s own catalog (image.cat)', ()
     if (!requireTool(t, 'source-extractor')) return;
     // Every column SourceExtractor can compute without a PSF, a WCS or our additions.
     const names = [...COLUMNS.values()]
-      .filter((c) => c.requires === undefined && !['SNR_PSF', 'FLAGS_PSF'].includes(c.name))
+      .filter((c) => c.requires === undefined && !['SNR_PSF', 'FLAGS_PSF', 'ISDIFFPOS'].includes(c.name))
       .map((c) => (c.vector ? `${c.name}(2)` : c.name));
     const param = join(dir, 'all.param');
     await writeFile(param, `${names.join('\n')}\n`);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { interpolateMesh, measureBackgroundMesh } from '../src/image/background.ts';
 import { heapPush } from '../src/image/extract/analyse.ts';
 import { circleOverlap, ellipseFrame, ellipseOverlap } from '../src/image/extract/aperture.ts';
 import {
@@ -19,6 +20,7 @@ import {
   formatAsciiCatalog,
   formatC,
   measurementsFor,
+  meshBackgroundAt,
   type PlaneInput,
   PsfFlag,
   parseAsciiCatalog,
@@ -28,6 +30,7 @@ import {
   parseSexConfig,
   type Source,
   selectColumns,
+  subtractMeshBackground,
   tableColumns,
 } from '../src/image/extract/index.ts';
 import { segmentImage } from '../src/image/extract/lutz.ts';
@@ -266,6 +269,10 @@ describe('catalog formats', () => {
     assert.equal(formatC('%12.7g', 9999999.6), '       1e+07');
     assert.equal(formatC('%10.4g', 99.5), '      99.5');
     assert.equal(formatC('%8.4f', 99), ' 99.0000');
+    // Exact ties round to even, as C (toFixed would round them up).
+    assert.equal(formatC('%5.2f', 2.125), ' 2.12');
+    assert.equal(formatC('%5.2f', 2.375), ' 2.38');
+    assert.equal(formatC('%4.0f', 2.5), '   2');
     assert.equal(formatC('%12.7g', Number.NaN), '         nan');
   });
 
@@ -427,6 +434,36 @@ describe('apertures: exact pixel overlap', () => {
     assert.ok(Math.abs(big.flux / 10000 - 1) < 1e-4, `${big.flux}`);
     const area = Math.PI * 15 * 15;
     assert.ok(Math.abs(big.error - Math.sqrt(4 * area + big.flux / 4)) < 1e-3 * big.error, `${big.error}`);
+  });
+});
+
+describe('background subtraction row by row', () => {
+  test('is bit for bit image − interpolateMesh, and meshBackgroundAt is the map at a pixel', () => {
+    for (const [w, h, mesh] of [
+      [300, 200, 32],
+      [64, 100, 64],
+      [130, 40, 128],
+    ]) {
+      const data = noiseImage(w, h, 5, w);
+      for (let i = 0; i < data.length; i++) data[i] += 100 + 0.05 * (i % w) - 0.02 * Math.floor(i / w);
+      const m = measureBackgroundMesh({ width: w, height: h, data }, { meshSize: mesh, filterSize: 3 });
+      const level = interpolateMesh(m, m.level, w, h);
+      const out = new Float32Array(w * h);
+      subtractMeshBackground(data, w, h, m, out);
+      const at = meshBackgroundAt(m);
+      for (let i = 0; i < out.length; i++) {
+        if (out[i] !== Math.fround(data[i] - level[i]))
+          assert.fail(`pixel ${i}: ${out[i]} vs ${data[i] - level[i]}`);
+      }
+      for (const [x, y] of [
+        [0, 0],
+        [w - 1, h - 1],
+        [17, 33 % h],
+        [w >> 1, h >> 1],
+      ]) {
+        assert.equal(at(x, y), level[y * w + x]);
+      }
+    }
   });
 });
 

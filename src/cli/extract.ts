@@ -22,30 +22,35 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { Command } from 'commander';
 import type { Header } from '../fits/header.ts';
-import type { Image } from '../image/image.ts';
 import { readFits, readImage, writeFits } from '../fits/index.ts';
 import { type BackgroundMesh, interpolateMesh, measureBackgroundMesh } from '../image/background.ts';
 import {
+  type CatalogColumn,
   COLUMNS,
   ConfigError,
+  DEFAULT_FILTER,
+  defaultConfig,
   type ExtractConfig,
+  type ExtractionPool,
   extractSourcesParallel,
+  type FilterKernel,
   formatAsciiCatalog,
+  isColumn,
+  measurementsFor,
+  meshBackgroundAt,
   type ParamRequest,
+  type PlaneInput,
   parseConv,
   parseNnw,
   parseParams,
   parseSexConfig,
-  type PlaneInput,
   selectColumns,
+  startExtractionPool,
+  subtractMeshBackground,
   tableColumns,
-  defaultConfig,
-  isColumn,
-  measurementsFor,
-  type FilterKernel,
-  DEFAULT_FILTER,
 } from '../image/extract/index.ts';
 import { StampPsf } from '../image/extract/psfstamp.ts';
+import type { Image } from '../image/image.ts';
 import type { PsfModel } from '../image/psf/model.ts';
 import { BadInputError, MissingInputError, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
@@ -75,7 +80,8 @@ function readText(path: string, what: string): string {
     return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new MissingInputError(`${path}: no such file (${what}); check the path`);
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new MissingInputError(`${path}: no such file (${what}); check the path`);
     throw err;
   }
 }
@@ -121,7 +127,8 @@ async function loadImage(path: string, hdu: number | undefined): Promise<LoadedI
   // Float pixels are used as read (they are ours to change); others are converted once.
   let data: Float32Array;
   if (src instanceof Float32Array && src.length === n) data = src;
-  else if (src instanceof BigInt64Array || src instanceof BigUint64Array) data = Float32Array.from(src.subarray(0, n), Number);
+  else if (src instanceof BigInt64Array || src instanceof BigUint64Array)
+    data = Float32Array.from(src.subarray(0, n), Number);
   else data = Float32Array.from((src as Exclude<typeof src, BigInt64Array | BigUint64Array>).subarray(0, n));
   // Integer BLANK pixels have no data.
   if (img.blank !== undefined && !(src instanceof Float32Array || src instanceof Float64Array)) {
@@ -130,13 +137,18 @@ async function loadImage(path: string, hdu: number | undefined): Promise<LoadedI
   }
   let valid = false;
   for (let i = 0; i < n; i++) {
-    if (data[i] === data[i]) {
+    if (!Number.isNaN(data[i])) {
       valid = true;
       break;
     }
   }
   if (!valid) throw new BadInputError(`${path}: HDU ${h.index} has no valid pixels (all NaN or BLANK)`);
-  return { image: { width: img.width, height: img.height, data }, header: img.header, primary: fits.hdus[0].header, file: path };
+  return {
+    image: { width: img.width, height: img.height, data },
+    header: img.header,
+    primary: fits.hdus[0].header,
+    file: path,
+  };
 }
 
 /** A header value from the image HDU, else the primary HDU. */
@@ -170,7 +182,9 @@ export async function loadPsf(path: string): Promise<PsfModel> {
   const fits = await readFits(path);
   const img = readImage(fits.firstImage());
   if (img.width !== img.height || img.width % 2 !== 1) {
-    throw new BadInputError(`${path}: a PSF stamp must be square with odd sides, got ${img.width}×${img.height}`);
+    throw new BadInputError(
+      `${path}: a PSF stamp must be square with odd sides, got ${img.width}×${img.height}`,
+    );
   }
   const stamp = Float32Array.from(img.data as ArrayLike<number>, Number);
   const fwhm = img.header.optionalNumber('PSF_FWHM') ?? img.header.optionalNumber('FWHM');
@@ -184,7 +198,8 @@ export async function loadPsf(path: string): Promise<PsfModel> {
 interface ImagePlane {
   plane: PlaneInput;
   mesh: BackgroundMesh;
-  level: Float32Array | number;
+  /** The background: one level (MANUAL), or the mesh's interpolation at a pixel. */
+  level: number | ((x: number, y: number) => number);
   /** The background RMS map, when the configuration needs it. */
   rms?: Float32Array;
 }
@@ -206,8 +221,11 @@ function plane(img: LoadedImage, config: ExtractConfig, needRms: boolean): Image
     if (err instanceof BadInputError) throw new BadInputError(`${img.file}: ${err.message}`);
     throw err;
   }
-  const level = config.backType === 'MANUAL' ? config.backValue : interpolateMesh(mesh, mesh.level, width, height);
-  const rms = needRms || config.weightType === 'BACKGROUND' ? interpolateMesh(mesh, mesh.rms, width, height) : undefined;
+  const manual = config.backType === 'MANUAL';
+  const rms =
+    needRms || config.weightType === 'BACKGROUND'
+      ? interpolateMesh(mesh, mesh.rms, width, height)
+      : undefined;
   let noise: number | Float32Array;
   if (config.weightType === 'NONE') noise = mesh.globalRms;
   else if (config.weightType === 'BACKGROUND') noise = rms!;
@@ -217,14 +235,18 @@ function plane(img: LoadedImage, config: ExtractConfig, needRms: boolean): Image
     );
   }
   if (!(mesh.globalRms > 0) && typeof noise === 'number') {
-    throw new BadInputError(`${img.file}: the background noise is zero (a constant image?); nothing can be detected`);
+    throw new BadInputError(
+      `${img.file}: the background noise is zero (a constant image?); nothing can be detected`,
+    );
   }
-  // Background-subtracted pixels in shared memory, for the measurement threads.
+  // Background-subtracted pixels in shared memory (for the measurement threads), the background
+  // interpolated a row at a time and never stored whole.
   const raw = img.image.data;
   const data = new Float32Array(new SharedArrayBuffer(raw.byteLength));
-  if (typeof level === 'number') for (let i = 0; i < data.length; i++) data[i] = raw[i] - level;
-  else for (let i = 0; i < data.length; i++) data[i] = raw[i] - level[i];
+  if (manual) for (let i = 0; i < data.length; i++) data[i] = raw[i] - config.backValue;
+  else subtractMeshBackground(raw, width, height, mesh, data);
   img.image = { ...img.image, data };
+  const level = manual ? config.backValue : meshBackgroundAt(mesh);
   return {
     plane: {
       image: img.image,
@@ -253,7 +275,10 @@ export interface ExtractCommandOptions {
 }
 
 /** The whole command, callable without commander (tests, pipeline). Returns the number of sources. */
-export async function runExtract(imagePath: string, o: ExtractCommandOptions): Promise<{ sources: number; warnings: string[] }> {
+export async function runExtract(
+  imagePath: string,
+  o: ExtractCommandOptions,
+): Promise<{ sources: number; warnings: string[] }> {
   const warnings: string[] = [];
   const configDir = o.config ? dirname(o.config) : undefined;
   const config = o.config
@@ -271,9 +296,33 @@ export async function runExtract(imagePath: string, o: ExtractCommandOptions): P
     if (o.config || existsSync(f)) filter = parseConv(readText(f, 'filter (FILTER_NAME)'), f);
     else filter = DEFAULT_FILTER;
   }
-  const columns = selectColumns(params, { aper: config.photApertures.length, fluxfrac: config.photFluxFrac.length }, warnings);
+  const columns = selectColumns(
+    params,
+    { aper: config.photApertures.length, fluxfrac: config.photFluxFrac.length },
+    warnings,
+  );
   const needs = new Set(columns.map((c) => c.def.requires).filter((r) => r !== undefined));
 
+  // Extraction threads start now, while the images are read and their backgrounds measured.
+  const pool = startExtractionPool();
+  try {
+    return await extractWith(imagePath, o, config, columns, filter, needs, warnings, configDir, pool);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function extractWith(
+  imagePath: string,
+  o: ExtractCommandOptions,
+  config: ExtractConfig,
+  columns: CatalogColumn[],
+  filter: FilterKernel | undefined,
+  needs: Set<string>,
+  warnings: string[],
+  configDir: string | undefined,
+  pool: ExtractionPool | undefined,
+): Promise<{ sources: number; warnings: string[] }> {
   const det = await loadImage(imagePath, o.hdu);
   const meas = o.measureOn ? await loadImage(o.measureOn, o.hdu) : det;
   if (meas.image.width !== det.image.width || meas.image.height !== det.image.height) {
@@ -288,7 +337,9 @@ export async function runExtract(imagePath: string, o: ExtractCommandOptions): P
   const wcs = loadWcs(meas) ?? loadWcs(det);
   if (needs.has('wcs') && !wcs) {
     const names = columns.filter((c) => c.def.requires === 'wcs').map((c) => c.def.name);
-    throw new BadInputError(`${meas.file}: no celestial WCS in the header, so ${names.join(', ')} cannot be computed`);
+    throw new BadInputError(
+      `${meas.file}: no celestial WCS in the header, so ${names.join(', ')} cannot be computed`,
+    );
   }
   let psf: PsfModel | undefined;
   if (o.psf) psf = await loadPsf(o.psf);
@@ -301,9 +352,14 @@ export async function runExtract(imagePath: string, o: ExtractCommandOptions): P
     const f = resolveConfigFile(config.starNnwName, configDir);
     network = parseNnw(readText(f, 'star/galaxy network (STARNNW_NAME)'), f);
   }
-  const pixelScale = config.pixelScale > 0 ? config.pixelScale : wcs?.pixelScale((det.image.width - 1) / 2, (det.image.height - 1) / 2);
+  const pixelScale =
+    config.pixelScale > 0
+      ? config.pixelScale
+      : wcs?.pixelScale((det.image.width - 1) / 2, (det.image.height - 1) / 2);
   if (needs.has('nnw') && !(pixelScale && pixelScale > 0)) {
-    throw new BadInputError(`${det.file}: PIXEL_SCALE is 0 and there is no WCS to take the pixel scale from (CLASS_STAR)`);
+    throw new BadInputError(
+      `${det.file}: PIXEL_SCALE is 0 and there is no WCS to take the pixel scale from (CLASS_STAR)`,
+    );
   }
 
   const result = await extractSourcesParallel(
@@ -313,12 +369,15 @@ export async function runExtract(imagePath: string, o: ExtractCommandOptions): P
       filter,
       psf,
       psfFit: { fitPosition: o.psfFitPosition === true },
+      pool,
       wcs,
       network,
       pixelScale,
       negative: o.negative === true,
       measure: measurementsFor(columns.map((c) => c.def.name)),
-      keepMaps: config.checkImageType.some((t) => t === 'SEGMENTATION' || t === 'FILTERED' || t === 'OBJECTS' || t === '-OBJECTS'),
+      keepMaps: config.checkImageType.some(
+        (t) => t === 'SEGMENTATION' || t === 'FILTERED' || t === 'OBJECTS' || t === '-OBJECTS',
+      ),
     },
     meas === det ? undefined : measPlane.plane,
   );
@@ -329,7 +388,10 @@ export async function runExtract(imagePath: string, o: ExtractCommandOptions): P
       { kind: 'bintable', columns: tableColumns(columns, result.sources, ctx), name: 'OBJECTS' },
     ]);
   } else if (config.catalogType !== 'NONE') {
-    await writeFile(o.out, formatAsciiCatalog(columns, result.sources, ctx, config.catalogType === 'ASCII_HEAD'));
+    await writeFile(
+      o.out,
+      formatAsciiCatalog(columns, result.sources, ctx, config.catalogType === 'ASCII_HEAD'),
+    );
   }
   if (o.fitsOut) {
     await writeFits(o.fitsOut, [
@@ -352,10 +414,15 @@ async function writeCheckImages(
   const types = config.checkImageType.filter((t) => t !== 'NONE');
   if (types.length === 0) return;
   if (config.checkImageName.length < types.length) {
-    throw new ConfigError(`CHECKIMAGE_NAME lists ${config.checkImageName.length} names for ${types.length} CHECKIMAGE_TYPE values`);
+    throw new ConfigError(
+      `CHECKIMAGE_NAME lists ${config.checkImageName.length} names for ${types.length} CHECKIMAGE_TYPE values`,
+    );
   }
   const { width, height } = det.image;
-  const full = (v: Float32Array | number) => (typeof v === 'number' ? new Float32Array(width * height).fill(v) : v);
+  const full = (v: ImagePlane['level']) =>
+    typeof v === 'number'
+      ? new Float32Array(width * height).fill(v)
+      : interpolateMesh(measPlane.mesh, measPlane.mesh.level, width, height);
   for (let k = 0; k < types.length; k++) {
     const name = config.checkImageName[k];
     let data: Float32Array | Int32Array;
@@ -413,7 +480,10 @@ export function registerExtractCommands(program: Command): void {
     .option('--config <file.sex>', "SourceExtractor configuration (default: SourceExtractor's defaults)")
     .option('--params <file.param>', 'output columns (default: PARAMETERS_NAME of the configuration)')
     .option('--psf <psf.fits>', 'PSF stamp (centred, odd sides) for FLUX_PSF and friends')
-    .option('--psf-fit-position', 'fit the position in the PSF fit too (default: linear flux fit at XWIN, YWIN)')
+    .option(
+      '--psf-fit-position',
+      'fit the position in the PSF fit too (default: linear flux fit at XWIN, YWIN)',
+    )
     .option('--negative', 'also detect on −image (difference images: fainter-than-reference sources)')
     .option('--out <cat.txt>', 'catalog (ASCII_HEAD, or as CATALOG_TYPE says)')
     .option('--fits-out <cat.fits>', 'the catalog as a FITS binary table too')
@@ -422,7 +492,8 @@ export function registerExtractCommands(program: Command): void {
     .option('--list-params', 'list the supported output columns and exit')
     .action(async (image: string | undefined, opts: Record<string, unknown>) => {
       if (opts.listParams) {
-        for (const c of COLUMNS.values()) process.stdout.write(`${c.name.padEnd(22)} ${c.description}${c.unit ? ` [${c.unit}]` : ''}\n`);
+        for (const c of COLUMNS.values())
+          process.stdout.write(`${c.name.padEnd(22)} ${c.description}${c.unit ? ` [${c.unit}]` : ''}\n`);
         return;
       }
       if (image === undefined) throw new UsageError("missing required argument 'image'");
@@ -430,7 +501,8 @@ export function registerExtractCommands(program: Command): void {
       let hdu: number | undefined;
       if (opts.hdu !== undefined) {
         hdu = Number(opts.hdu);
-        if (!Number.isInteger(hdu) || hdu < 0) throw new UsageError(`--hdu must be a non-negative integer, got '${opts.hdu}'`);
+        if (!Number.isInteger(hdu) || hdu < 0)
+          throw new UsageError(`--hdu must be a non-negative integer, got '${opts.hdu}'`);
       }
       const r = await runExtract(String(image), {
         measureOn: opts.measureOn as string | undefined,

@@ -7,7 +7,8 @@
  *   barycentre of its core is kept and the moments are taken about it (ANALYSE_ROBUST).
  * - `examineIso` (measurement image): FLUX_ISO and its variance, FLUX_MAX, ISOAREA above the
  *   analysis threshold, the peak position, positional errors, the cleaning threshold, the
- *   isophotal areas for CLASS_STAR and FWHM_IMAGE (a Gaussian fitted to the log-profile).
+ *   isophotal areas for CLASS_STAR; `measureFwhm`: FWHM_IMAGE (a Gaussian fitted to the
+ *   log-profile).
  */
 import { Flag } from './flags.ts';
 import { analysisThresholdAt, measVarianceAt, type Planes, type SourceObject } from './object.ts';
@@ -246,8 +247,17 @@ export function examineIso(obj: SourceObject, planes: Planes, minArea: number, c
       for (let i = 0; i < NISO && v > levels[i]; i++) obj.iso[i]++;
     }
   }
+}
 
-  // FWHM: a Gaussian fitted to ln(pixel) against r² over the pixels between max(peak/5, threshold) and saturation.
+/**
+ * FWHM_IMAGE: a Gaussian fitted to ln(pixel) against r² over the pixels between
+ * max(peak/5, analysis threshold) and saturation (after examineIso).
+ */
+export function measureFwhm(obj: SourceObject, planes: Planes): void {
+  const { width, meas } = planes;
+  const px = obj.pixels;
+  const xm = obj.mx;
+  const ym = obj.my;
   let thresh0 = obj.peak / 5;
   if (thresh0 < obj.thresh) thresh0 = obj.thresh;
   obj.fwhm = 0;
@@ -290,10 +300,10 @@ export function examineIso(obj: SourceObject, planes: Planes, minArea: number, c
 
 /** Background level of the measurement image at the pixel nearest (x, y) (SourceExtractor rounds as (int)(x + 0.5)). */
 export function backgroundAt(planes: Planes, x: number, y: number): number {
-  if (!planes.background) return planes.backgroundLevel;
+  if (!planes.background && !planes.backgroundFn) return planes.backgroundLevel;
   const ix = Math.min(planes.width - 1, Math.max(0, Math.trunc(x + 0.5)));
   const iy = Math.min(planes.height - 1, Math.max(0, Math.trunc(y + 0.5)));
-  return planes.background[iy * planes.width + ix];
+  return planes.background ? planes.background[iy * planes.width + ix] : planes.backgroundFn!(ix, iy);
 }
 
 /**

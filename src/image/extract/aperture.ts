@@ -64,7 +64,12 @@ function diskQuad(
   y3: number,
   r2: number,
 ): number {
-  return wedge(x0, y0, x1, y1, r2) + wedge(x1, y1, x2, y2, r2) + wedge(x2, y2, x3, y3, r2) + wedge(x3, y3, x0, y0, r2);
+  return (
+    wedge(x0, y0, x1, y1, r2) +
+    wedge(x1, y1, x2, y2, r2) +
+    wedge(x2, y2, x3, y3, r2) +
+    wedge(x3, y3, x0, y0, r2)
+  );
 }
 
 /** Area of the pixel centred at (dx, dy) from the centre of a circle of radius r that lies inside it. */
@@ -74,7 +79,7 @@ export function circleOverlap(dx: number, dy: number, r: number): number {
   const y0 = dy - 0.5;
   const y1 = dy + 0.5;
   const a = diskQuad(x0, y0, x1, y0, x1, y1, x0, y1, r * r);
-  return a < 0 ? 0 : a > 1 ? 1 : a;
+  return Math.min(1, Math.max(0, a));
 }
 
 /**
@@ -120,5 +125,5 @@ export function ellipseOverlap(dx: number, dy: number, f: EllipseFrame): number 
       s22 * y1,
       f.r2,
     ) * f.inverseDet;
-  return a < 0 ? 0 : a > 1 ? 1 : a;
+  return Math.min(1, Math.max(0, a));
 }

@@ -8,7 +8,7 @@
  * in their printf formats separated by one blank. Values of single-precision parameters are
  * rounded to float first, as SourceExtractor stores them.
  */
-import { type ColumnContext, type ColumnDef, COLUMNS } from './columns.ts';
+import { COLUMNS, type ColumnContext, type ColumnDef } from './columns.ts';
 import { ConfigError, type ParamRequest } from './config.ts';
 import type { Source } from './source.ts';
 
@@ -32,12 +32,17 @@ export interface VectorSizes {
  * NAME(n) n elements (SourceExtractor's rule); elements beyond what the configuration measures
  * (e.g. FLUX_APER(3) with one aperture) are written as 0, and `warnings` says so.
  */
-export function selectColumns(params: readonly ParamRequest[], sizes: VectorSizes, warnings: string[] = []): CatalogColumn[] {
+export function selectColumns(
+  params: readonly ParamRequest[],
+  sizes: VectorSizes,
+  warnings: string[] = [],
+): CatalogColumn[] {
   return params.map((p) => {
     const def = COLUMNS.get(p.name);
     if (!def) throw new ConfigError(`parameter ${p.name} is not supported`);
     if (!def.vector) {
-      if (p.size !== undefined && p.size !== 1) throw new ConfigError(`parameter ${p.name} is not a vector; ${p.name}(${p.size}) is not valid`);
+      if (p.size !== undefined && p.size !== 1)
+        throw new ConfigError(`parameter ${p.name} is not a vector; ${p.name}(${p.size}) is not valid`);
       return { def, size: 1, available: 1 };
     }
     const size = p.size ?? 1;
@@ -95,22 +100,51 @@ function cExponential(v: number, digits: number, upper: boolean): string {
   return `${mant}${upper ? 'E' : 'e'}${sign}${exp}`;
 }
 
+/** Trailing zeros (and a bare point) off a decimal mantissa, as %g does. */
+function stripMantissa(m: string): string {
+  if (m.indexOf('.') < 0) return m;
+  let end = m.length;
+  while (m.charCodeAt(end - 1) === 48) end--;
+  if (m.charCodeAt(end - 1) === 46) end--;
+  return m.slice(0, end);
+}
+
 function stripZeros(s: string): string {
-  if (!s.includes('.')) return s;
   const e = s.search(/[eE]/);
-  const mant = e >= 0 ? s.slice(0, e) : s;
-  const rest = e >= 0 ? s.slice(e) : '';
-  return mant.replace(/0+$/, '').replace(/\.$/, '') + rest;
+  return e < 0 ? stripMantissa(s) : stripMantissa(s.slice(0, e)) + s.slice(e);
 }
 
 /** C's %g. */
 function cGeneral(v: number, precision: number, upper: boolean): string {
   const p = precision === 0 ? 1 : precision;
   if (v === 0) return '0';
+  if (v >= 1e-4) {
+    // JavaScript's toPrecision switches to exponents exactly as C does from 1e-4 up.
+    const t = v.toPrecision(p);
+    const e = t.indexOf('e');
+    if (e < 0) return stripMantissa(t);
+    const sign = t[e + 1];
+    return `${stripMantissa(t.slice(0, e))}${upper ? 'E' : 'e'}${sign}${t.slice(e + 2).padStart(2, '0')}`;
+  }
   const e = cExponential(v, p - 1, upper);
   const x = Number(e.slice(e.search(/[eE]/) + 1));
   if (x < -4 || x >= p) return stripZeros(e);
   return stripZeros(v.toFixed(p - 1 - x));
+}
+
+/**
+ * C's %f: toFixed, except that an exact tie rounds to even as C does (toFixed rounds it up),
+ * e.g. 2.125 with two decimals is 2.12.
+ */
+function cFixed(v: number, digits: number): string {
+  const t = v.toFixed(digits);
+  if (digits > 15) return t;
+  const scaled = v * 10 ** digits;
+  const floor = Math.floor(scaled);
+  if (scaled - floor !== 0.5 || floor % 2 !== 0 || scaled > 2 ** 52) return t;
+  // An exact tie with an even lower neighbour: round down.
+  const s = String(floor).padStart(digits + 1, '0');
+  return digits === 0 ? s : `${s.slice(0, s.length - digits)}.${s.slice(s.length - digits)}`;
 }
 
 /** Format one number as C's printf would with `fmt` (%d, %u, %f, %e, %E, %g, %G with flags, width, precision). */
@@ -128,7 +162,7 @@ export function formatC(fmt: string, value: number): string {
         body = String(Math.trunc(a));
         break;
       case 'f':
-        body = a.toFixed(s.precision ?? 6);
+        body = cFixed(a, s.precision ?? 6);
         break;
       case 'e':
       case 'E':
@@ -158,13 +192,15 @@ export function asciiHeader(columns: readonly CatalogColumn[]): string {
   let n = 1;
   for (const c of columns) {
     const unit = c.def.unit ? ` [${c.def.unit}]` : '';
-    lines.push(`#${String(n).padStart(4)} ${c.def.name.padEnd(22)} ${c.def.description.slice(0, 58).padEnd(58)}${unit}`);
+    lines.push(
+      `#${String(n).padStart(4)} ${c.def.name.padEnd(22)} ${c.def.description.slice(0, 58).padEnd(58)}${unit}`,
+    );
     n += c.size;
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-function valueOf(c: CatalogColumn, s: Source, ctx: ColumnContext, i: number): number {
+function cellValue(c: CatalogColumn, s: Source, ctx: ColumnContext, i: number): number {
   if (i >= c.available) return 0;
   const v = c.def.get(s, ctx, i);
   return c.def.type === 'E' ? Math.fround(v) : v;
@@ -173,7 +209,8 @@ function valueOf(c: CatalogColumn, s: Source, ctx: ColumnContext, i: number): nu
 /** One object's line (no newline). */
 export function asciiRow(columns: readonly CatalogColumn[], s: Source, ctx: ColumnContext): string {
   const parts: string[] = [];
-  for (const c of columns) for (let i = 0; i < c.size; i++) parts.push(formatC(c.def.format, valueOf(c, s, ctx, i)));
+  for (const c of columns)
+    for (let i = 0; i < c.size; i++) parts.push(formatC(c.def.format, cellValue(c, s, ctx, i)));
   return parts.join(' ');
 }
 
@@ -282,7 +319,11 @@ function tdisp(fmt: string): string | undefined {
 }
 
 /** The catalog as binary-table columns: vectors as repeated TFORMs (e.g. 6E), units as TUNIT. */
-export function tableColumns(columns: readonly CatalogColumn[], sources: readonly Source[], ctx: ColumnContext): TableColumn[] {
+export function tableColumns(
+  columns: readonly CatalogColumn[],
+  sources: readonly Source[],
+  ctx: ColumnContext,
+): TableColumn[] {
   const n = sources.length;
   return columns.map((c) => {
     const len = n * c.size;
@@ -295,7 +336,7 @@ export function tableColumns(columns: readonly CatalogColumn[], sources: readonl
             ? new Int32Array(len)
             : new Int16Array(len);
     sources.forEach((s, r) => {
-      for (let i = 0; i < c.size; i++) data[r * c.size + i] = valueOf(c, s, ctx, i);
+      for (let i = 0; i < c.size; i++) data[r * c.size + i] = cellValue(c, s, ctx, i);
     });
     return {
       name: c.def.name,

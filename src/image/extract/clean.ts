@@ -19,7 +19,7 @@ import type { SourceObject } from './object.ts';
 export const CLEAN_ZONE = 10;
 
 /** Objects with A above this live in a list that every query scans; the others in a grid. */
-const BIG_A = 4;
+const BIG_A = 10;
 const CELL = 64;
 
 /** Merge `from` into `into`, as SourceExtractor's clean_merge. */
@@ -74,9 +74,18 @@ export class Cleaner {
     return (Math.floor(y / CELL) + 1) * this.nx + Math.floor(x / CELL) + 1;
   }
 
+  /** Accepted objects within CLEAN_ZONE·(a₁ + a₂) of `o`, in arrival order. */
   private candidates(o: SourceObject, out: number[]): void {
     out.length = 0;
-    for (const i of this.big) if (this.accepted[i]) out.push(i);
+    const near = (i: number) => {
+      const other = this.accepted[i];
+      if (!other) return;
+      const dx = o.mx - other.mx;
+      const dy = o.my - other.my;
+      const rlim = (o.a + other.a) * CLEAN_ZONE;
+      if (dx * dx + dy * dy < rlim * rlim) out.push(i);
+    };
+    for (const i of this.big) near(i);
     const r = CLEAN_ZONE * (o.a + BIG_A);
     const cx0 = Math.floor((o.mx - r) / CELL) + 1;
     const cx1 = Math.floor((o.mx + r) / CELL) + 1;
@@ -85,10 +94,10 @@ export class Cleaner {
     for (let cy = cy0; cy <= cy1; cy++) {
       for (let cx = Math.max(0, cx0); cx <= Math.min(this.nx - 1, cx1); cx++) {
         const list = this.cells.get(cy * this.nx + cx);
-        if (list) for (const i of list) if (this.accepted[i]) out.push(i);
+        if (list) for (const i of list) near(i);
       }
     }
-    out.sort((a, b) => a - b);
+    if (out.length > 1) out.sort((a, b) => a - b);
   }
 
   private readonly scratch: number[] = [];

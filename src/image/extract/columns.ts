@@ -3,10 +3,12 @@
  * formats (as `source-extractor -dp` and its ASCII output show them), the FITS type, and how
  * each value comes from a Source. Pixel coordinates become 1-based here.
  *
- * Additions of our own (not SourceExtractor parameters): SNR_PSF and FLAGS_PSF.
+ * Additions of our own (not SourceExtractor parameters): SNR_PSF, FLAGS_PSF and ISDIFFPOS (the
+ * sign a source was detected with, for difference images).
  */
-import { magnitude, magnitudeError } from './photometry.ts';
+
 import type { FluxMeasure, Measurements } from './photometry.ts';
+import { magnitude, magnitudeError } from './photometry.ts';
 import type { SkyPoint, Source } from './source.ts';
 
 /** FITS type of a column: D double, E float, J 32-bit, I 16-bit integer (as SourceExtractor's FITS_1.0). */
@@ -68,7 +70,12 @@ function errorEllipse(x2: number, y2: number, xy: number) {
   };
 }
 
-function fluxCols(suffix: string, label: string, get: (s: Source) => FluxMeasure, descr: [string, string, string, string]): void {
+function fluxCols(
+  suffix: string,
+  label: string,
+  get: (s: Source) => FluxMeasure,
+  descr: [string, string, string, string],
+): void {
   col(`FLUX_${suffix}`, descr[0], 'count', '%12.7g', 'E', (s) => get(s).flux);
   col(`FLUXERR_${suffix}`, descr[1], 'count', '%12.7g', 'E', (s) => get(s).error);
   col(`MAG_${suffix}`, descr[2], 'mag', '%8.4f', 'E', (s, c) => magnitude(get(s).flux, c.zeropoint));
@@ -91,15 +98,39 @@ fluxCols('ISOCOR', 'isocor', (s) => s.fluxIsocor, [
   'Corrected isophotal magnitude',
   'RMS error for corrected isophotal magnitude',
 ]);
-col('FLUX_APER', 'Flux vector within fixed circular aperture(s)', 'count', '%12.7g', 'E', (s, _c, i) => s.fluxAper[i].flux, {
-  vector: 'aper',
-});
-col('FLUXERR_APER', 'RMS error vector for aperture flux(es)', 'count', '%12.7g', 'E', (s, _c, i) => s.fluxAper[i].error, {
-  vector: 'aper',
-});
-col('MAG_APER', 'Fixed aperture magnitude vector', 'mag', '%8.4f', 'E', (s, c, i) => magnitude(s.fluxAper[i].flux, c.zeropoint), {
-  vector: 'aper',
-});
+col(
+  'FLUX_APER',
+  'Flux vector within fixed circular aperture(s)',
+  'count',
+  '%12.7g',
+  'E',
+  (s, _c, i) => s.fluxAper[i].flux,
+  {
+    vector: 'aper',
+  },
+);
+col(
+  'FLUXERR_APER',
+  'RMS error vector for aperture flux(es)',
+  'count',
+  '%12.7g',
+  'E',
+  (s, _c, i) => s.fluxAper[i].error,
+  {
+    vector: 'aper',
+  },
+);
+col(
+  'MAG_APER',
+  'Fixed aperture magnitude vector',
+  'mag',
+  '%8.4f',
+  'E',
+  (s, c, i) => magnitude(s.fluxAper[i].flux, c.zeropoint),
+  {
+    vector: 'aper',
+  },
+);
 col(
   'MAGERR_APER',
   'RMS error vector for fixed aperture mag.',
@@ -140,7 +171,14 @@ col('BACKGROUND', 'Background at centroid position', 'count', '%12.7g', 'E', (s)
 col('THRESHOLD', 'Detection threshold above background', 'count', '%12.7g', 'E', (s) => s.threshold);
 col('FLUX_MAX', 'Peak flux above background', 'count', '%12.7g', 'E', (s) => s.fluxMax);
 col('ISOAREA_IMAGE', 'Isophotal area above Analysis threshold', 'pixel**2', '%9d', 'J', (s) => s.isoArea);
-col('ISOAREAF_IMAGE', 'Isophotal area (filtered) above Detection threshold', 'pixel**2', '%9d', 'J', (s) => s.isoAreaF);
+col(
+  'ISOAREAF_IMAGE',
+  'Isophotal area (filtered) above Detection threshold',
+  'pixel**2',
+  '%9d',
+  'J',
+  (s) => s.isoAreaF,
+);
 col('XMIN_IMAGE', 'Minimum x-coordinate among detected pixels', 'pixel', '%10d', 'J', (s) => s.xmin + 1);
 col('YMIN_IMAGE', 'Minimum y-coordinate among detected pixels', 'pixel', '%10d', 'J', (s) => s.ymin + 1);
 col('XMAX_IMAGE', 'Maximum x-coordinate among detected pixels', 'pixel', '%10d', 'J', (s) => s.xmax + 1);
@@ -151,12 +189,24 @@ col('X_IMAGE', 'Object position along x', 'pixel', '%11.4f', 'E', (s) => s.x + 1
 col('Y_IMAGE', 'Object position along y', 'pixel', '%11.4f', 'E', (s) => s.y + 1);
 col('X_IMAGE_DBL', 'Object position along x (double precision)', 'pixel', '%11.4f', 'D', (s) => s.x + 1);
 col('Y_IMAGE_DBL', 'Object position along y (double precision)', 'pixel', '%11.4f', 'D', (s) => s.y + 1);
-col('X_WORLD', 'Barycenter position along world x axis', 'deg', '%18.10e', 'D', (s) => sky(s.sky, 'ra'), { requires: 'wcs' });
-col('Y_WORLD', 'Barycenter position along world y axis', 'deg', '%18.10e', 'D', (s) => sky(s.sky, 'dec'), { requires: 'wcs' });
-col('ALPHA_SKY', 'Right ascension of barycenter (native)', 'deg', '%11.7f', 'D', (s) => sky(s.sky, 'ra'), { requires: 'wcs' });
-col('DELTA_SKY', 'Declination of barycenter (native)', 'deg', '%+11.7f', 'D', (s) => sky(s.sky, 'dec'), { requires: 'wcs' });
-col('ALPHA_J2000', 'Right ascension of barycenter (J2000)', 'deg', '%11.7f', 'D', (s) => sky(s.sky, 'ra'), { requires: 'wcs' });
-col('DELTA_J2000', 'Declination of barycenter (J2000)', 'deg', '%+11.7f', 'D', (s) => sky(s.sky, 'dec'), { requires: 'wcs' });
+col('X_WORLD', 'Barycenter position along world x axis', 'deg', '%18.10e', 'D', (s) => sky(s.sky, 'ra'), {
+  requires: 'wcs',
+});
+col('Y_WORLD', 'Barycenter position along world y axis', 'deg', '%18.10e', 'D', (s) => sky(s.sky, 'dec'), {
+  requires: 'wcs',
+});
+col('ALPHA_SKY', 'Right ascension of barycenter (native)', 'deg', '%11.7f', 'D', (s) => sky(s.sky, 'ra'), {
+  requires: 'wcs',
+});
+col('DELTA_SKY', 'Declination of barycenter (native)', 'deg', '%+11.7f', 'D', (s) => sky(s.sky, 'dec'), {
+  requires: 'wcs',
+});
+col('ALPHA_J2000', 'Right ascension of barycenter (J2000)', 'deg', '%11.7f', 'D', (s) => sky(s.sky, 'ra'), {
+  requires: 'wcs',
+});
+col('DELTA_J2000', 'Declination of barycenter (J2000)', 'deg', '%+11.7f', 'D', (s) => sky(s.sky, 'dec'), {
+  requires: 'wcs',
+});
 col('X2_IMAGE', 'Variance along x', 'pixel**2', '%18.10e', 'D', (s) => s.x2);
 col('Y2_IMAGE', 'Variance along y', 'pixel**2', '%18.10e', 'D', (s) => s.y2);
 col('XY_IMAGE', 'Covariance between x and y', 'pixel**2', '%18.10e', 'D', (s) => s.xy);
@@ -169,20 +219,80 @@ col('THETA_IMAGE', 'Position angle (CCW/x)', 'deg', '%6.2f', 'E', (s) => s.theta
 col('ERRX2_IMAGE', 'Variance of position along x', 'pixel**2', '%18.10e', 'D', (s) => s.errx2);
 col('ERRY2_IMAGE', 'Variance of position along y', 'pixel**2', '%18.10e', 'D', (s) => s.erry2);
 col('ERRXY_IMAGE', 'Covariance of position between x and y', 'pixel**2', '%18.10e', 'D', (s) => s.errxy);
-col('ERRCXX_IMAGE', 'Cxx error ellipse parameter', 'pixel**(-2)', '%12.7g', 'E', (s) => errorEllipse(s.errx2, s.erry2, s.errxy).cxx);
-col('ERRCYY_IMAGE', 'Cyy error ellipse parameter', 'pixel**(-2)', '%12.7g', 'E', (s) => errorEllipse(s.errx2, s.erry2, s.errxy).cyy);
-col('ERRCXY_IMAGE', 'Cxy error ellipse parameter', 'pixel**(-2)', '%12.7g', 'E', (s) => errorEllipse(s.errx2, s.erry2, s.errxy).cxy);
-col('ERRA_IMAGE', 'RMS position error along major axis', 'pixel', '%9.5f', 'E', (s) => errorEllipse(s.errx2, s.erry2, s.errxy).a);
-col('ERRB_IMAGE', 'RMS position error along minor axis', 'pixel', '%9.5f', 'E', (s) => errorEllipse(s.errx2, s.erry2, s.errxy).b);
-col('ERRTHETA_IMAGE', 'Error ellipse position angle (CCW/x)', 'deg', '%6.2f', 'E', (s) => errorEllipse(s.errx2, s.erry2, s.errxy).theta);
+col(
+  'ERRCXX_IMAGE',
+  'Cxx error ellipse parameter',
+  'pixel**(-2)',
+  '%12.7g',
+  'E',
+  (s) => errorEllipse(s.errx2, s.erry2, s.errxy).cxx,
+);
+col(
+  'ERRCYY_IMAGE',
+  'Cyy error ellipse parameter',
+  'pixel**(-2)',
+  '%12.7g',
+  'E',
+  (s) => errorEllipse(s.errx2, s.erry2, s.errxy).cyy,
+);
+col(
+  'ERRCXY_IMAGE',
+  'Cxy error ellipse parameter',
+  'pixel**(-2)',
+  '%12.7g',
+  'E',
+  (s) => errorEllipse(s.errx2, s.erry2, s.errxy).cxy,
+);
+col(
+  'ERRA_IMAGE',
+  'RMS position error along major axis',
+  'pixel',
+  '%9.5f',
+  'E',
+  (s) => errorEllipse(s.errx2, s.erry2, s.errxy).a,
+);
+col(
+  'ERRB_IMAGE',
+  'RMS position error along minor axis',
+  'pixel',
+  '%9.5f',
+  'E',
+  (s) => errorEllipse(s.errx2, s.erry2, s.errxy).b,
+);
+col(
+  'ERRTHETA_IMAGE',
+  'Error ellipse position angle (CCW/x)',
+  'deg',
+  '%6.2f',
+  'E',
+  (s) => errorEllipse(s.errx2, s.erry2, s.errxy).theta,
+);
 col('XWIN_IMAGE', 'Windowed position estimate along x', 'pixel', '%11.4f', 'D', (s) => s.win.x + 1);
 col('YWIN_IMAGE', 'Windowed position estimate along y', 'pixel', '%11.4f', 'D', (s) => s.win.y + 1);
-col('XWIN_WORLD', 'Windowed position along world x axis', 'deg', '%18.10e', 'D', (s) => sky(s.skyWin, 'ra'), { requires: 'wcs' });
-col('YWIN_WORLD', 'Windowed position along world y axis', 'deg', '%18.10e', 'D', (s) => sky(s.skyWin, 'dec'), { requires: 'wcs' });
-col('ALPHAWIN_SKY', 'Windowed right ascension  (native)', 'deg', '%11.7f', 'D', (s) => sky(s.skyWin, 'ra'), { requires: 'wcs' });
-col('DELTAWIN_SKY', 'Windowed declination (native)', 'deg', '%+11.7f', 'D', (s) => sky(s.skyWin, 'dec'), { requires: 'wcs' });
-col('ALPHAWIN_J2000', 'Windowed right ascension (J2000)', 'deg', '%11.7f', 'D', (s) => sky(s.skyWin, 'ra'), { requires: 'wcs' });
-col('DELTAWIN_J2000', 'windowed declination (J2000)', 'deg', '%+11.7f', 'D', (s) => sky(s.skyWin, 'dec'), { requires: 'wcs' });
+col('XWIN_WORLD', 'Windowed position along world x axis', 'deg', '%18.10e', 'D', (s) => sky(s.skyWin, 'ra'), {
+  requires: 'wcs',
+});
+col(
+  'YWIN_WORLD',
+  'Windowed position along world y axis',
+  'deg',
+  '%18.10e',
+  'D',
+  (s) => sky(s.skyWin, 'dec'),
+  { requires: 'wcs' },
+);
+col('ALPHAWIN_SKY', 'Windowed right ascension  (native)', 'deg', '%11.7f', 'D', (s) => sky(s.skyWin, 'ra'), {
+  requires: 'wcs',
+});
+col('DELTAWIN_SKY', 'Windowed declination (native)', 'deg', '%+11.7f', 'D', (s) => sky(s.skyWin, 'dec'), {
+  requires: 'wcs',
+});
+col('ALPHAWIN_J2000', 'Windowed right ascension (J2000)', 'deg', '%11.7f', 'D', (s) => sky(s.skyWin, 'ra'), {
+  requires: 'wcs',
+});
+col('DELTAWIN_J2000', 'windowed declination (J2000)', 'deg', '%+11.7f', 'D', (s) => sky(s.skyWin, 'dec'), {
+  requires: 'wcs',
+});
 col('X2WIN_IMAGE', 'Windowed variance along x', 'pixel**2', '%18.10e', 'D', (s) => s.win.x2);
 col('Y2WIN_IMAGE', 'Windowed variance along y', 'pixel**2', '%18.10e', 'D', (s) => s.win.y2);
 col('XYWIN_IMAGE', 'Windowed covariance between x and y', 'pixel**2', '%18.10e', 'D', (s) => s.win.xy);
@@ -194,7 +304,14 @@ col('BWIN_IMAGE', 'Windowed profile RMS along minor axis', 'pixel', '%9.3f', 'E'
 col('THETAWIN_IMAGE', 'Windowed position angle (CCW/x)', 'deg', '%6.2f', 'E', (s) => s.win.theta);
 col('ERRX2WIN_IMAGE', 'Variance of windowed pos along x', 'pixel**2', '%18.10e', 'D', (s) => s.win.errx2);
 col('ERRY2WIN_IMAGE', 'Variance of windowed pos along y', 'pixel**2', '%18.10e', 'D', (s) => s.win.erry2);
-col('ERRXYWIN_IMAGE', 'Covariance of windowed pos between x and y', 'pixel**2', '%18.10e', 'D', (s) => s.win.errxy);
+col(
+  'ERRXYWIN_IMAGE',
+  'Covariance of windowed pos between x and y',
+  'pixel**2',
+  '%18.10e',
+  'D',
+  (s) => s.win.errxy,
+);
 col(
   'ERRCXXWIN_IMAGE',
   'Cxx windowed error ellipse parameter',
@@ -219,8 +336,22 @@ col(
   'E',
   (s) => errorEllipse(s.win.errx2, s.win.erry2, s.win.errxy).cxy,
 );
-col('ERRAWIN_IMAGE', 'RMS windowed pos error along major axis', 'pixel', '%9.5f', 'E', (s) => errorEllipse(s.win.errx2, s.win.erry2, s.win.errxy).a);
-col('ERRBWIN_IMAGE', 'RMS windowed pos error along minor axis', 'pixel', '%9.5f', 'E', (s) => errorEllipse(s.win.errx2, s.win.erry2, s.win.errxy).b);
+col(
+  'ERRAWIN_IMAGE',
+  'RMS windowed pos error along major axis',
+  'pixel',
+  '%9.5f',
+  'E',
+  (s) => errorEllipse(s.win.errx2, s.win.erry2, s.win.errxy).a,
+);
+col(
+  'ERRBWIN_IMAGE',
+  'RMS windowed pos error along minor axis',
+  'pixel',
+  '%9.5f',
+  'E',
+  (s) => errorEllipse(s.win.errx2, s.win.erry2, s.win.errxy).b,
+);
 col(
   'ERRTHETAWIN_IMAGE',
   'Windowed error ellipse pos angle (CCW/x)',
@@ -231,27 +362,89 @@ col(
 );
 col('NITER_WIN', 'Number of iterations for WIN centering', '', '%3d', 'I', (s) => s.win.niter);
 col('FLAGS_WIN', 'Flags for WINdowed parameters', '', '%3d', 'I', (s) => s.win.winFlag);
-for (let k = 0; k < 8; k++) col(`ISO${k}`, `Isophotal area at level ${k}`, 'pixel**2', '%8d', 'J', (s) => s.iso[k]);
+for (let k = 0; k < 8; k++)
+  col(`ISO${k}`, `Isophotal area at level ${k}`, 'pixel**2', '%8d', 'J', (s) => s.iso[k]);
 col('FLAGS', 'Extraction flags', '', '%3d', 'I', (s) => s.flags);
 col('FWHM_IMAGE', 'FWHM assuming a gaussian core', 'pixel', '%8.2f', 'E', (s) => s.fwhm);
 col('ELONGATION', 'A_IMAGE/B_IMAGE', '', '%8.3f', 'E', (s) => s.a / s.b);
 col('ELLIPTICITY', '1 - B_IMAGE/A_IMAGE', '', '%8.3f', 'E', (s) => 1 - s.b / s.a);
-col('POLAR_IMAGE', '(A_IMAGE^2 - B_IMAGE^2)/(A_IMAGE^2 + B_IMAGE^2)', '', '%7.5f', 'E', (s) => (s.a * s.a - s.b * s.b) / (s.a * s.a + s.b * s.b));
-col('CLASS_STAR', 'S/G classifier output', '', '%6.3f', 'E', (s) => s.classStar ?? Number.NaN, { requires: 'nnw' });
-col('FLUX_RADIUS', 'Fraction-of-light radii', 'pixel', '%10.3f', 'E', (s, _c, i) => s.fluxRadius[i], { vector: 'fluxfrac' });
-col('XPSF_IMAGE', 'X coordinate from PSF-fitting', 'pixel', '%11.4f', 'D', (s) => (s.psf ? s.psf.x + 1 : Number.NaN), { requires: 'psf' });
-col('YPSF_IMAGE', 'Y coordinate from PSF-fitting', 'pixel', '%11.4f', 'D', (s) => (s.psf ? s.psf.y + 1 : Number.NaN), { requires: 'psf' });
-col('ALPHAPSF_J2000', 'Right ascension of the fitted PSF (J2000)', 'deg', '%11.7f', 'D', (s) => sky(s.skyPsf, 'ra'), {
-  requires: 'wcs',
+col(
+  'POLAR_IMAGE',
+  '(A_IMAGE^2 - B_IMAGE^2)/(A_IMAGE^2 + B_IMAGE^2)',
+  '',
+  '%7.5f',
+  'E',
+  (s) => (s.a * s.a - s.b * s.b) / (s.a * s.a + s.b * s.b),
+);
+col('CLASS_STAR', 'S/G classifier output', '', '%6.3f', 'E', (s) => s.classStar ?? Number.NaN, {
+  requires: 'nnw',
 });
-col('DELTAPSF_J2000', 'Declination of the fitted PSF (J2000)', 'deg', '%+11.7f', 'D', (s) => sky(s.skyPsf, 'dec'), {
-  requires: 'wcs',
+col('FLUX_RADIUS', 'Fraction-of-light radii', 'pixel', '%10.3f', 'E', (s, _c, i) => s.fluxRadius[i], {
+  vector: 'fluxfrac',
 });
-col('FLUX_PSF', 'Flux from PSF-fitting', 'count', '%12.7g', 'E', (s) => s.psf?.flux ?? Number.NaN, { requires: 'psf' });
-col('FLUXERR_PSF', 'RMS flux error for PSF-fitting', 'count', '%12.7g', 'E', (s) => s.psf?.fluxErr ?? Number.NaN, { requires: 'psf' });
-col('MAG_PSF', 'Magnitude from PSF-fitting', 'mag', '%8.4f', 'E', (s, c) => magnitude(s.psf?.flux ?? Number.NaN, c.zeropoint), {
+col(
+  'XPSF_IMAGE',
+  'X coordinate from PSF-fitting',
+  'pixel',
+  '%11.4f',
+  'D',
+  (s) => (s.psf ? s.psf.x + 1 : Number.NaN),
+  { requires: 'psf' },
+);
+col(
+  'YPSF_IMAGE',
+  'Y coordinate from PSF-fitting',
+  'pixel',
+  '%11.4f',
+  'D',
+  (s) => (s.psf ? s.psf.y + 1 : Number.NaN),
+  { requires: 'psf' },
+);
+col(
+  'ALPHAPSF_J2000',
+  'Right ascension of the fitted PSF (J2000)',
+  'deg',
+  '%11.7f',
+  'D',
+  (s) => sky(s.skyPsf, 'ra'),
+  {
+    requires: 'wcs',
+  },
+);
+col(
+  'DELTAPSF_J2000',
+  'Declination of the fitted PSF (J2000)',
+  'deg',
+  '%+11.7f',
+  'D',
+  (s) => sky(s.skyPsf, 'dec'),
+  {
+    requires: 'wcs',
+  },
+);
+col('FLUX_PSF', 'Flux from PSF-fitting', 'count', '%12.7g', 'E', (s) => s.psf?.flux ?? Number.NaN, {
   requires: 'psf',
 });
+col(
+  'FLUXERR_PSF',
+  'RMS flux error for PSF-fitting',
+  'count',
+  '%12.7g',
+  'E',
+  (s) => s.psf?.fluxErr ?? Number.NaN,
+  { requires: 'psf' },
+);
+col(
+  'MAG_PSF',
+  'Magnitude from PSF-fitting',
+  'mag',
+  '%8.4f',
+  'E',
+  (s, c) => magnitude(s.psf?.flux ?? Number.NaN, c.zeropoint),
+  {
+    requires: 'psf',
+  },
+);
 col(
   'MAGERR_PSF',
   'RMS magnitude error from PSF-fitting',
@@ -261,12 +454,27 @@ col(
   (s) => magnitudeError(s.psf?.flux ?? Number.NaN, s.psf?.fluxErr ?? Number.NaN),
   { requires: 'psf' },
 );
-col('SNR_PSF', 'Signal-to-noise ratio of the PSF-fit flux', '', '%10.4g', 'E', (s) => (s.psf ? s.psf.flux / s.psf.fluxErr : Number.NaN), {
+col(
+  'SNR_PSF',
+  'Signal-to-noise ratio of the PSF-fit flux',
+  '',
+  '%10.4g',
+  'E',
+  (s) => (s.psf ? s.psf.flux / s.psf.fluxErr : Number.NaN),
+  {
+    requires: 'psf',
+  },
+);
+col('NITER_PSF', 'Number of iterations for PSF-fitting', '', '%3d', 'I', (s) => s.psf?.niter ?? 0, {
   requires: 'psf',
 });
-col('NITER_PSF', 'Number of iterations for PSF-fitting', '', '%3d', 'I', (s) => s.psf?.niter ?? 0, { requires: 'psf' });
-col('CHI2_PSF', 'Reduced chi2 from PSF-fitting', '', '%9.4g', 'E', (s) => s.psf?.chi2 ?? Number.NaN, { requires: 'psf' });
+col('CHI2_PSF', 'Reduced chi2 from PSF-fitting', '', '%9.4g', 'E', (s) => s.psf?.chi2 ?? Number.NaN, {
+  requires: 'psf',
+});
 col('FLAGS_PSF', 'PSF-fitting flags', '', '%3d', 'I', (s) => s.psf?.flag ?? 0, { requires: 'psf' });
+
+// With negative detection (difference images): which sign the source was found with.
+col('ISDIFFPOS', '1: brighter than the reference; 0: fainter', '', '%1d', 'I', (s) => (s.sign > 0 ? 1 : 0));
 
 /** Every supported column, by name. */
 export const COLUMNS: ReadonlyMap<string, ColumnDef> = new Map(defs.map((d) => [d.name, d]));

@@ -170,19 +170,22 @@ export function defaultConfig(): ExtractConfig {
 type Setter = (c: ExtractConfig, v: string[], where: string) => void;
 
 function one(v: string[], key: string, where: string): string {
-  if (v.length !== 1) throw new ConfigError(`${where}: ${key} takes one value, got ${v.length} (${v.join(',') || 'none'})`);
+  if (v.length !== 1)
+    throw new ConfigError(`${where}: ${key} takes one value, got ${v.length} (${v.join(',') || 'none'})`);
   return v[0];
 }
 
 function num(s: string, key: string, where: string): number {
   const x = Number(s);
-  if (s.trim() === '' || !Number.isFinite(x)) throw new ConfigError(`${where}: ${key} must be a number, got '${s}'`);
+  if (s.trim() === '' || !Number.isFinite(x))
+    throw new ConfigError(`${where}: ${key} must be a number, got '${s}'`);
   return x;
 }
 
 function int(s: string, key: string, where: string, min = 0): number {
   const x = num(s, key, where);
-  if (!Number.isInteger(x) || x < min) throw new ConfigError(`${where}: ${key} must be an integer ≥ ${min}, got '${s}'`);
+  if (!Number.isInteger(x) || x < min)
+    throw new ConfigError(`${where}: ${key} must be an integer ≥ ${min}, got '${s}'`);
   return x;
 }
 
@@ -193,7 +196,13 @@ function bool(s: string, key: string, where: string): boolean {
   throw new ConfigError(`${where}: ${key} must be Y or N, got '${s}'`);
 }
 
-function choice<T extends string>(s: string, key: string, where: string, allowed: readonly T[], known: readonly string[] = []): T {
+function choice<T extends string>(
+  s: string,
+  key: string,
+  where: string,
+  allowed: readonly T[],
+  known: readonly string[] = [],
+): T {
   const u = s.toUpperCase();
   if ((allowed as readonly string[]).includes(u)) return u as T;
   if (known.includes(u)) {
@@ -203,7 +212,8 @@ function choice<T extends string>(s: string, key: string, where: string, allowed
 }
 
 function pair(v: string[], key: string, where: string, integer = false): [number, number] {
-  if (v.length < 1 || v.length > 2) throw new ConfigError(`${where}: ${key} takes one or two values, got ${v.length}`);
+  if (v.length < 1 || v.length > 2)
+    throw new ConfigError(`${where}: ${key} takes one or two values, got ${v.length}`);
   const a = integer ? int(v[0], key, where, 1) : num(v[0], key, where);
   const b = v.length > 1 ? (integer ? int(v[1], key, where, 1) : num(v[1], key, where)) : a;
   return [a, b];
@@ -212,7 +222,9 @@ function pair(v: string[], key: string, where: string, integer = false): [number
 /** A threshold: one number; the `<mag/arcsec²>,<ZP>` form is rejected by name. */
 function threshold(v: string[], key: string, where: string): number {
   if (v.length === 2) {
-    throw new ConfigError(`${where}: ${key} in surface brightness (<mu>,<ZP>) is not supported; give it in σ (RELATIVE) or image units (ABSOLUTE)`);
+    throw new ConfigError(
+      `${where}: ${key} in surface brightness (<mu>,<ZP>) is not supported; give it in σ (RELATIVE) or image units (ABSOLUTE)`,
+    );
   }
   return num(one(v, key, where), key, where);
 }
@@ -255,12 +267,13 @@ const SETTERS: Record<string, Setter> = {
     c.catalogName = one(v, 'CATALOG_NAME', w);
   },
   CATALOG_TYPE: (c, v, w) => {
-    c.catalogType = choice(one(v, 'CATALOG_TYPE', w), 'CATALOG_TYPE', w, ['ASCII_HEAD', 'ASCII', 'FITS_1.0', 'NONE'] as const, [
-      'ASCII_SKYCAT',
-      'ASCII_VOTABLE',
-      'FITS_LDAC',
-      'FITS_TPX',
-    ]);
+    c.catalogType = choice(
+      one(v, 'CATALOG_TYPE', w),
+      'CATALOG_TYPE',
+      w,
+      ['ASCII_HEAD', 'ASCII', 'FITS_1.0', 'NONE'] as const,
+      ['ASCII_SKYCAT', 'ASCII_VOTABLE', 'FITS_LDAC', 'FITS_TPX'],
+    );
   },
   PARAMETERS_NAME: (c, v, w) => {
     c.parametersName = one(v, 'PARAMETERS_NAME', w);
@@ -277,7 +290,8 @@ const SETTERS: Record<string, Setter> = {
   THRESH_TYPE: (c, v, w) => {
     // SourceExtractor accepts one type for both thresholds, or two (detection, analysis).
     const types = v.map((s) => choice(s, 'THRESH_TYPE', w, ['RELATIVE', 'ABSOLUTE'] as const));
-    if (types.length < 1 || types.length > 2) throw new ConfigError(`${w}: THRESH_TYPE takes one or two values`);
+    if (types.length < 1 || types.length > 2)
+      throw new ConfigError(`${w}: THRESH_TYPE takes one or two values`);
     if (types.length === 2 && types[0] !== types[1]) {
       throw new ConfigError(`${w}: THRESH_TYPE with different detection and analysis types is not supported`);
     }
@@ -296,14 +310,16 @@ const SETTERS: Record<string, Setter> = {
     c.filterName = one(v, 'FILTER_NAME', w);
   },
   FILTER_THRESH: (_c, v, w) => {
-    if (v.length > 0) throw new ConfigError(`${w}: FILTER_THRESH (retina filtering) is not supported; leave it empty`);
+    if (v.length > 0)
+      throw new ConfigError(`${w}: FILTER_THRESH (retina filtering) is not supported; leave it empty`);
   },
   DEBLEND_NTHRESH: (c, v, w) => {
     c.deblendNThresh = int(one(v, 'DEBLEND_NTHRESH', w), 'DEBLEND_NTHRESH', w, 1);
   },
   DEBLEND_MINCONT: (c, v, w) => {
     c.deblendMinCont = num(one(v, 'DEBLEND_MINCONT', w), 'DEBLEND_MINCONT', w);
-    if (c.deblendMinCont < 0 || c.deblendMinCont > 1) throw new ConfigError(`${w}: DEBLEND_MINCONT must be in [0, 1]`);
+    if (c.deblendMinCont < 0 || c.deblendMinCont > 1)
+      throw new ConfigError(`${w}: DEBLEND_MINCONT must be in [0, 1]`);
   },
   CLEAN: (c, v, w) => {
     c.clean = bool(one(v, 'CLEAN', w), 'CLEAN', w);
@@ -316,7 +332,10 @@ const SETTERS: Record<string, Setter> = {
     c.maskType = choice(one(v, 'MASK_TYPE', w), 'MASK_TYPE', w, ['NONE', 'BLANK', 'CORRECT'] as const);
   },
   WEIGHT_TYPE: (c, v, w) => {
-    if (v.length > 1) throw new ConfigError(`${w}: WEIGHT_TYPE with separate detection and measurement weights is not supported`);
+    if (v.length > 1)
+      throw new ConfigError(
+        `${w}: WEIGHT_TYPE with separate detection and measurement weights is not supported`,
+      );
     c.weightType = choice(one(v, 'WEIGHT_TYPE', w), 'WEIGHT_TYPE', w, [
       'NONE',
       'BACKGROUND',
@@ -337,14 +356,17 @@ const SETTERS: Record<string, Setter> = {
   PHOT_APERTURES: (c, v, w) => {
     if (v.length < 1 || v.length > 32) throw new ConfigError(`${w}: PHOT_APERTURES takes 1 to 32 diameters`);
     c.photApertures = v.map((s) => num(s, 'PHOT_APERTURES', w));
-    if (c.photApertures.some((d) => !(d > 0))) throw new ConfigError(`${w}: PHOT_APERTURES diameters must be > 0`);
+    if (c.photApertures.some((d) => !(d > 0)))
+      throw new ConfigError(`${w}: PHOT_APERTURES diameters must be > 0`);
   },
   PHOT_AUTOPARAMS: (c, v, w) => {
-    if (v.length !== 2) throw new ConfigError(`${w}: PHOT_AUTOPARAMS takes two values (<Kron_fact>,<min_radius>)`);
+    if (v.length !== 2)
+      throw new ConfigError(`${w}: PHOT_AUTOPARAMS takes two values (<Kron_fact>,<min_radius>)`);
     c.photAutoParams = pair(v, 'PHOT_AUTOPARAMS', w);
   },
   PHOT_PETROPARAMS: (c, v, w) => {
-    if (v.length !== 2) throw new ConfigError(`${w}: PHOT_PETROPARAMS takes two values (<Petrosian_fact>,<min_radius>)`);
+    if (v.length !== 2)
+      throw new ConfigError(`${w}: PHOT_PETROPARAMS takes two values (<Petrosian_fact>,<min_radius>)`);
     c.photPetroParams = pair(v, 'PHOT_PETROPARAMS', w);
   },
   PHOT_AUTOAPERS: (c, v, w) => {
@@ -353,7 +375,8 @@ const SETTERS: Record<string, Setter> = {
   PHOT_FLUXFRAC: (c, v, w) => {
     if (v.length < 1 || v.length > 32) throw new ConfigError(`${w}: PHOT_FLUXFRAC takes 1 to 32 fractions`);
     c.photFluxFrac = v.map((s) => num(s, 'PHOT_FLUXFRAC', w));
-    if (c.photFluxFrac.some((f) => !(f > 0 && f <= 1))) throw new ConfigError(`${w}: PHOT_FLUXFRAC fractions must be in (0, 1]`);
+    if (c.photFluxFrac.some((f) => !(f > 0 && f <= 1)))
+      throw new ConfigError(`${w}: PHOT_FLUXFRAC fractions must be in (0, 1]`);
   },
   SATUR_LEVEL: (c, v, w) => {
     c.saturLevel = num(one(v, 'SATUR_LEVEL', w), 'SATUR_LEVEL', w);
@@ -381,11 +404,15 @@ const SETTERS: Record<string, Setter> = {
     c.starNnwName = one(v, 'STARNNW_NAME', w);
   },
   BACK_TYPE: (c, v, w) => {
-    if (v.length > 1) throw new ConfigError(`${w}: BACK_TYPE with separate detection and measurement types is not supported`);
+    if (v.length > 1)
+      throw new ConfigError(`${w}: BACK_TYPE with separate detection and measurement types is not supported`);
     c.backType = choice(one(v, 'BACK_TYPE', w), 'BACK_TYPE', w, ['AUTO', 'MANUAL'] as const);
   },
   BACK_VALUE: (c, v, w) => {
-    if (v.length > 1) throw new ConfigError(`${w}: BACK_VALUE with separate detection and measurement values is not supported`);
+    if (v.length > 1)
+      throw new ConfigError(
+        `${w}: BACK_VALUE with separate detection and measurement values is not supported`,
+      );
     c.backValue = num(one(v, 'BACK_VALUE', w), 'BACK_VALUE', w);
   },
   BACK_SIZE: (c, v, w) => {
@@ -398,10 +425,13 @@ const SETTERS: Record<string, Setter> = {
     c.backFiltThresh = num(one(v, 'BACK_FILTTHRESH', w), 'BACK_FILTTHRESH', w);
   },
   BACKPHOTO_TYPE: (c, v, w) => {
-    c.backPhotoType = choice(one(v, 'BACKPHOTO_TYPE', w), 'BACKPHOTO_TYPE', w, ['GLOBAL'] as const, ['LOCAL']);
+    c.backPhotoType = choice(one(v, 'BACKPHOTO_TYPE', w), 'BACKPHOTO_TYPE', w, ['GLOBAL'] as const, [
+      'LOCAL',
+    ]);
   },
   CHECKIMAGE_TYPE: (c, v, w) => {
-    if (v.length === 0) throw new ConfigError(`${w}: CHECKIMAGE_TYPE needs a value (NONE for no check-image)`);
+    if (v.length === 0)
+      throw new ConfigError(`${w}: CHECKIMAGE_TYPE needs a value (NONE for no check-image)`);
     c.checkImageType = v.map((s) =>
       choice(
         s,
@@ -419,7 +449,17 @@ const SETTERS: Record<string, Setter> = {
           '-OBJECTS',
           'SEGMENTATION',
         ] as const,
-        ['APERTURES', 'IDENTICAL', 'PATTERNS', 'OTHER', 'MAP_SOM', '-PSF_PROTOS', 'PSF_PROTOS', '-PROFILES', 'PROFILES'],
+        [
+          'APERTURES',
+          'IDENTICAL',
+          'PATTERNS',
+          'OTHER',
+          'MAP_SOM',
+          '-PSF_PROTOS',
+          'PSF_PROTOS',
+          '-PROFILES',
+          'PROFILES',
+        ],
       ),
     );
   },
@@ -431,7 +471,9 @@ const SETTERS: Record<string, Setter> = {
   },
   FITS_UNSIGNED: (_c, v, w) => {
     if (bool(one(v, 'FITS_UNSIGNED', w), 'FITS_UNSIGNED', w)) {
-      throw new ConfigError(`${w}: FITS_UNSIGNED Y is not supported (pixels are read as the FITS header says)`);
+      throw new ConfigError(
+        `${w}: FITS_UNSIGNED Y is not supported (pixels are read as the FITS header says)`,
+      );
     }
   },
   ASSOCSELEC_TYPE: (_c, v, w) => {
@@ -476,7 +518,9 @@ export function applyConfigKey(config: ExtractConfig, key: string, values: strin
     return;
   }
   if (NO_EFFECT.has(k)) return;
-  throw new ConfigError(`${where}: unknown configuration key ${k} (not a SourceExtractor 2.25 key, or not supported here)`);
+  throw new ConfigError(
+    `${where}: unknown configuration key ${k} (not a SourceExtractor 2.25 key, or not supported here)`,
+  );
 }
 
 /**
@@ -499,7 +543,8 @@ export function parseSexConfig(
     const values = splitValues(m[2]).map((s) => s.replace(/^["']|["']$/g, ''));
     applyConfigKey(config, m[1], values, `${file}:${i + 1}`);
   });
-  for (const [key, value] of Object.entries(overrides)) applyConfigKey(config, key, splitValues(value), 'override');
+  for (const [key, value] of Object.entries(overrides))
+    applyConfigKey(config, key, splitValues(value), 'override');
   if (config.checkImageType.length > 1 && config.checkImageType.includes('NONE')) {
     throw new ConfigError(`${file}: CHECKIMAGE_TYPE NONE cannot be combined with other types`);
   }
@@ -518,7 +563,11 @@ export interface ParamRequest {
  * Parse a `.param` file: one parameter per line, `#` comments, vectors as NAME(n). Names are
  * checked against `known` (the column registry): an unknown name is a ConfigError naming it.
  */
-export function parseParams(text: string, file = 'parameters', known?: (name: string) => boolean): ParamRequest[] {
+export function parseParams(
+  text: string,
+  file = 'parameters',
+  known?: (name: string) => boolean,
+): ParamRequest[] {
   const out: ParamRequest[] = [];
   const seen = new Set<string>();
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -530,12 +579,15 @@ export function parseParams(text: string, file = 'parameters', known?: (name: st
     if (!m) throw new ConfigError(`${file}:${i + 1}: '${word}' is not a parameter name (NAME or NAME(n))`);
     const name = m[1].toUpperCase();
     if (known && !known(name)) {
-      throw new ConfigError(`${file}:${i + 1}: parameter ${name} is not supported (see 'rapid extract --list-params')`);
+      throw new ConfigError(
+        `${file}:${i + 1}: parameter ${name} is not supported (see 'rapid extract --list-params')`,
+      );
     }
     if (seen.has(name)) throw new ConfigError(`${file}:${i + 1}: parameter ${name} is listed twice`);
     seen.add(name);
     const size = m[2] !== undefined ? Number(m[2]) : undefined;
-    if (size !== undefined && size < 1) throw new ConfigError(`${file}:${i + 1}: ${name}(${m[2]}) must ask for at least one element`);
+    if (size !== undefined && size < 1)
+      throw new ConfigError(`${file}:${i + 1}: ${name}(${m[2]}) must ask for at least one element`);
     out.push({ name, size, line: i + 1 });
   });
   if (out.length === 0) throw new ConfigError(`${file}: no parameters listed`);
@@ -557,7 +609,9 @@ export interface FilterKernel {
 export function parseConv(text: string, file = 'filter'): FilterKernel {
   const lines = text.split(/\r?\n/);
   if (!/^CONV/.test(lines[0] ?? '')) {
-    throw new ConfigError(`${file}: not a SourceExtractor convolution mask (the first line must start with CONV)`);
+    throw new ConfigError(
+      `${file}: not a SourceExtractor convolution mask (the first line must start with CONV)`,
+    );
   }
   const norm = !/NONORM/.test(lines[0]);
   const rows: number[][] = [];
@@ -573,7 +627,8 @@ export function parseConv(text: string, file = 'filter'): FilterKernel {
   }
   if (rows.length === 0) throw new ConfigError(`${file}: the convolution mask is empty`);
   const width = Math.max(...rows.map((r) => r.length));
-  if (rows.some((r) => r.length !== width)) throw new ConfigError(`${file}: the convolution mask rows differ in length`);
+  if (rows.some((r) => r.length !== width))
+    throw new ConfigError(`${file}: the convolution mask rows differ in length`);
   const values = new Float32Array(width * rows.length);
   rows.forEach((r, j) => {
     r.forEach((v, i) => {
@@ -610,7 +665,8 @@ export interface NeuralNetwork {
 /** Parse a `.nnw` file (first line NNW; then layer sizes, input bias and scale, weights, output bias and scale). */
 export function parseNnw(text: string, file = 'network'): NeuralNetwork {
   const lines = text.split(/\r?\n/);
-  if (!/^NNW/.test(lines[0] ?? '')) throw new ConfigError(`${file}: not a SourceExtractor network (the first line must be NNW)`);
+  if (!/^NNW/.test(lines[0] ?? ''))
+    throw new ConfigError(`${file}: not a SourceExtractor network (the first line must be NNW)`);
   const data = lines
     .slice(1)
     .map((l) => l.trim())

@@ -97,7 +97,12 @@ function makeNode(pixels: Int32Array, flag: number, dthresh: number, planes: Pla
  * Deblend one detection (already pre-analysed: bounds, fdflux, fdpeak, dthresh). Returns the
  * objects it splits into (the detection itself when it does not split).
  */
-export function deblend(root: SourceObject, planes: Planes, options: DeblendOptions, segmenter: SubSegmenter): SourceObject[] {
+export function deblend(
+  root: SourceObject,
+  planes: Planes,
+  options: DeblendOptions,
+  segmenter: SubSegmenter,
+): SourceObject[] {
   const xn = options.nthresh;
   if (xn <= 1) return [root];
   // A footprint with one local maximum cannot split: every component above any threshold holds

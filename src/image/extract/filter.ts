@@ -10,19 +10,23 @@
 import type { FilterKernel } from './config.ts';
 
 /** Pixels that hold no data: NaN, or any mask bit in `maskBits` set; undefined when there are none. */
-export function invalidPixels(data: Float32Array, mask: Uint8Array | undefined, maskBits = 0xff): Uint8Array | undefined {
+export function invalidPixels(
+  data: Float32Array,
+  mask: Uint8Array | undefined,
+  maskBits = 0xff,
+): Uint8Array | undefined {
   const n = data.length;
   let first = -1;
   if (mask === undefined) {
     for (let i = 0; i < n; i++) {
-      if (data[i] !== data[i]) {
+      if (Number.isNaN(data[i])) {
         first = i;
         break;
       }
     }
   } else {
     for (let i = 0; i < n; i++) {
-      if (data[i] !== data[i] || (mask[i] & maskBits) !== 0) {
+      if (Number.isNaN(data[i]) || (mask[i] & maskBits) !== 0) {
         first = i;
         break;
       }
@@ -31,13 +35,20 @@ export function invalidPixels(data: Float32Array, mask: Uint8Array | undefined, 
   if (first < 0) return undefined;
   const out = new Uint8Array(n);
   for (let i = first; i < n; i++) {
-    if (data[i] !== data[i] || (mask !== undefined && (mask[i] & maskBits) !== 0)) out[i] = 1;
+    if (Number.isNaN(data[i]) || (mask !== undefined && (mask[i] & maskBits) !== 0)) out[i] = 1;
   }
   return out;
 }
 
 /** out(x, y) for one pixel with bounds checks (the image's border). */
-function convolvePixel(src: Float32Array, width: number, height: number, kernel: FilterKernel, x: number, y: number): number {
+function convolvePixel(
+  src: Float32Array,
+  width: number,
+  height: number,
+  kernel: FilterKernel,
+  x: number,
+  y: number,
+): number {
   const { width: kw, height: kh, values } = kernel;
   const cx = kw >> 1;
   const cy = kh >> 1;
@@ -55,7 +66,15 @@ function convolvePixel(src: Float32Array, width: number, height: number, kernel:
 }
 
 /** The interior of a 3 × 3 convolution, unrolled. */
-function convolve3x3(src: Float32Array, out: Float32Array, width: number, height: number, k: Float32Array): void {
+function convolve3x3(
+  src: Float32Array,
+  out: Float32Array,
+  width: number,
+  height: number,
+  k: Float32Array,
+  y0: number,
+  y1: number,
+): void {
   // out(x, y) = Σ k(i, j)·in(x + 1 − i, y + 1 − j)
   const k0 = k[0];
   const k1 = k[1];
@@ -66,7 +85,7 @@ function convolve3x3(src: Float32Array, out: Float32Array, width: number, height
   const k6 = k[6];
   const k7 = k[7];
   const k8 = k[8];
-  for (let y = 1; y < height - 1; y++) {
+  for (let y = Math.max(1, y0); y < Math.min(height - 1, y1); y++) {
     const up = (y + 1) * width;
     const mid = y * width;
     const down = (y - 1) * width;
@@ -86,7 +105,15 @@ function convolve3x3(src: Float32Array, out: Float32Array, width: number, height
 }
 
 /** The interior of any convolution: per pixel, over precomputed offsets. */
-function convolveInterior(src: Float32Array, out: Float32Array, width: number, height: number, kernel: FilterKernel): void {
+function convolveInterior(
+  src: Float32Array,
+  out: Float32Array,
+  width: number,
+  height: number,
+  kernel: FilterKernel,
+  y0: number,
+  y1: number,
+): void {
   const { width: kw, height: kh, values } = kernel;
   const cx = kw >> 1;
   const cy = kh >> 1;
@@ -103,13 +130,47 @@ function convolveInterior(src: Float32Array, out: Float32Array, width: number, h
   const k = Float64Array.from(taps);
   const o = Int32Array.from(offs);
   const n = k.length;
-  for (let y = cy; y < height - (kh - 1 - cy); y++) {
+  for (let y = Math.max(cy, y0); y < Math.min(height - (kh - 1 - cy), y1); y++) {
     const row = y * width;
     for (let x = cx; x < width - (kw - 1 - cx); x++) {
       const p = row + x;
       let acc = 0;
       for (let q = 0; q < n; q++) acc += k[q] * src[p + o[q]];
       out[p] = acc;
+    }
+  }
+}
+
+/**
+ * Rows y0 ≤ y < y1 of the convolution of `src` (invalid pixels already zeroed) into `out`;
+ * threads may fill different rows of one output.
+ */
+export function convolveRows(
+  src: Float32Array,
+  out: Float32Array,
+  width: number,
+  height: number,
+  kernel: FilterKernel,
+  y0: number,
+  y1: number,
+): void {
+  const { width: kw, height: kh } = kernel;
+  const cx = kw >> 1;
+  const cy = kh >> 1;
+  if (kw === 3 && kh === 3) convolve3x3(src, out, width, height, kernel.values, y0, y1);
+  else convolveInterior(src, out, width, height, kernel, y0, y1);
+  // The border, where the kernel reaches beyond the image.
+  const top = Math.min(height, cy);
+  const bottom = Math.max(top, height - (kh - 1 - cy));
+  const left = Math.min(width, cx);
+  const right = Math.max(left, width - (kw - 1 - cx));
+  for (let y = y0; y < y1; y++) {
+    const row = y * width;
+    if (y < top || y >= bottom) {
+      for (let x = 0; x < width; x++) out[row + x] = convolvePixel(src, width, height, kernel, x, y);
+    } else {
+      for (let x = 0; x < left; x++) out[row + x] = convolvePixel(src, width, height, kernel, x, y);
+      for (let x = right; x < width; x++) out[row + x] = convolvePixel(src, width, height, kernel, x, y);
     }
   }
 }
@@ -126,31 +187,13 @@ export function convolveImage(
   kernel: FilterKernel,
   invalid?: Uint8Array,
 ): Float32Array {
-  const { width: kw, height: kh } = kernel;
-  const cx = kw >> 1;
-  const cy = kh >> 1;
   let src = data;
   if (invalid) {
     src = new Float32Array(data);
     for (let i = 0; i < src.length; i++) if (invalid[i]) src[i] = 0;
   }
   const out = new Float32Array(width * height);
-  if (kw === 3 && kh === 3) convolve3x3(src, out, width, height, kernel.values);
-  else convolveInterior(src, out, width, height, kernel);
-  // The border, where the kernel reaches beyond the image.
-  const top = Math.min(height, cy);
-  const bottom = Math.max(top, height - (kh - 1 - cy));
-  const left = Math.min(width, cx);
-  const right = Math.max(left, width - (kw - 1 - cx));
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    if (y < top || y >= bottom) {
-      for (let x = 0; x < width; x++) out[row + x] = convolvePixel(src, width, height, kernel, x, y);
-    } else {
-      for (let x = 0; x < left; x++) out[row + x] = convolvePixel(src, width, height, kernel, x, y);
-      for (let x = right; x < width; x++) out[row + x] = convolvePixel(src, width, height, kernel, x, y);
-    }
-  }
+  convolveRows(src, out, width, height, kernel, 0, height);
   if (invalid) for (let i = 0; i < out.length; i++) if (invalid[i]) out[i] = Number.NEGATIVE_INFINITY;
   return out;
 }

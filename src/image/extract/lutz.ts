@@ -133,7 +133,20 @@ export class LutzScanner {
     const w = x1 - x0;
     const h = y1 - y0;
     this.ensure(w);
-    const { marker, psstack, start, end, infoFirst, infoLast, infoN, infoFlag, storeFirst, storeLast, storeN, storeFlag } = this;
+    const {
+      marker,
+      psstack,
+      start,
+      end,
+      infoFirst,
+      infoLast,
+      infoN,
+      infoFlag,
+      storeFirst,
+      storeLast,
+      storeN,
+      storeFlag,
+    } = this;
     marker.fill(0, 0, w + 1);
     this.free = -1;
     this.used = 0;
@@ -160,7 +173,9 @@ export class LutzScanner {
         const newmarker = marker[xl];
         marker[xl] = NONE;
         const luflag =
-          !last && xl < w && (threshMap === undefined ? values[row + xl] > thresh : values[row + xl] > threshMap[row + xl]);
+          !last &&
+          xl < w &&
+          (threshMap === undefined ? values[row + xl] > thresh : values[row + xl] > threshMap[row + xl]);
         let cn = -1;
         let curFlag = 0;
         if (luflag) {
@@ -281,7 +296,21 @@ export function segmentImage(
   minArea: number,
 ): Component[] {
   const out: Component[] = [];
-  new LutzScanner().scan(filt, 0, width, thresh, threshMap, 0, width, 0, height, width, height, minArea, (c) => out.push(c));
+  new LutzScanner().scan(
+    filt,
+    0,
+    width,
+    thresh,
+    threshMap,
+    0,
+    width,
+    0,
+    height,
+    width,
+    height,
+    minArea,
+    (c) => out.push(c),
+  );
   return out;
 }
 
@@ -318,8 +347,20 @@ export class SubSegmenter {
     }
     const out: Component[] = [];
     if (any) {
-      this.scanner.scan(values, 0, bw, thresh, undefined, box.xmin, box.xmax + 1, box.ymin, box.ymax + 1, width, height, minArea, (c) =>
-        out.push(c),
+      this.scanner.scan(
+        values,
+        0,
+        bw,
+        thresh,
+        undefined,
+        box.xmin,
+        box.xmax + 1,
+        box.ymin,
+        box.ymax + 1,
+        width,
+        height,
+        minArea,
+        (c) => out.push(c),
       );
     }
     return out;

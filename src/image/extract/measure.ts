@@ -5,7 +5,13 @@
  */
 import type { ExtractConfig } from './config.ts';
 import { type Noise, type Planes, SourceObject } from './object.ts';
-import { type FluxMeasure, type Measurements, Photometer, type Photometry, type PhotometryOptions } from './photometry.ts';
+import {
+  type FluxMeasure,
+  type Measurements,
+  Photometer,
+  type Photometry,
+  type PhotometryOptions,
+} from './photometry.ts';
 import { measureWindowed, type Windowed } from './windowed.ts';
 
 export interface ObjectMeasures {
@@ -51,7 +57,12 @@ export function isophotalWindow(obj: SourceObject): Windowed {
 }
 
 /** Photometry and windowed measurements of one object (segmentation id `id`). */
-export function measureObject(phot: Photometer, obj: SourceObject, id: number, which: Measurements): ObjectMeasures {
+export function measureObject(
+  phot: Photometer,
+  obj: SourceObject,
+  id: number,
+  which: Measurements,
+): ObjectMeasures {
   const ph = phot.measure(obj, id, which);
   const win = which.windowed ? measureWindowed(phot, obj, ph.hlRadius) : isophotalWindow(obj);
   phot.select(id, obj.mx, obj.my);
@@ -156,7 +167,13 @@ function packMeasures(m: ObjectMeasures, out: Float64Array, b: number): void {
 }
 
 /** Unpack one object's measurements (naper apertures measured, or 0 when they were not). */
-export function unpackMeasures(buf: Float64Array, b: number, naper: number, nfrac: number, aperMeasured: boolean): ObjectMeasures {
+export function unpackMeasures(
+  buf: Float64Array,
+  b: number,
+  naper: number,
+  nfrac: number,
+  aperMeasured: boolean,
+): ObjectMeasures {
   let k = b;
   const aper: FluxMeasure[] = [];
   for (let i = 0; i < naper; i++) {
@@ -180,7 +197,17 @@ export function unpackMeasures(buf: Float64Array, b: number, naper: number, nfra
   const win = {} as Windowed;
   for (const f of WIN_FIELDS) win[f] = buf[k++];
   return {
-    ph: { aper: aperMeasured ? aper : [], auto, kronRadius, petro, petroRadius, isocor, fluxRadius, hlRadius, flag },
+    ph: {
+      aper: aperMeasured ? aper : [],
+      auto,
+      kronRadius,
+      petro,
+      petroRadius,
+      isocor,
+      fluxRadius,
+      hlRadius,
+      flag,
+    },
     win,
   };
 }
@@ -231,7 +258,8 @@ export function runMeasureTask(task: MeasureTask): Float64Array {
   for (let k = 0; k < task.indices.length; k++) {
     const i = task.indices[k];
     const m = measureObject(phot, unpackObject(task.objects, i), i + 1, task.which);
-    if (!task.which.aper) m.ph.aper = task.options.apertures.map(() => ({ flux: Number.NaN, error: Number.NaN }));
+    if (!task.which.aper)
+      m.ph.aper = task.options.apertures.map(() => ({ flux: Number.NaN, error: Number.NaN }));
     packMeasures(m, out, k * size);
   }
   return out;

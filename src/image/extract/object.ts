@@ -7,7 +7,9 @@
  */
 
 /** Noise of a plane: one global σ, or σ² per pixel. */
-export type Noise = { readonly kind: 'global'; readonly sigma: number } | { readonly kind: 'map'; readonly variance: Float32Array; readonly sigma: number };
+export type Noise =
+  | { readonly kind: 'global'; readonly sigma: number }
+  | { readonly kind: 'map'; readonly variance: Float32Array; readonly sigma: number };
 
 /** The planes of one extraction, background already subtracted. */
 export interface Planes {
@@ -35,6 +37,8 @@ export interface Planes {
   readonly measBad?: Uint8Array;
   /** Background that was subtracted from the measurement image (for BACKGROUND and saturation). */
   readonly background?: Float32Array;
+  /** The same as a function of the pixel (x, y), when given so. */
+  readonly backgroundFn?: (x: number, y: number) => number;
   /** Global background level of the measurement image, when no map is given. */
   readonly backgroundLevel: number;
   /** Gain, e⁻ per measurement unit; 0 for no Poisson term. */

@@ -102,10 +102,19 @@ export class Photometer {
   private cx2 = 0;
   private cy2 = 0;
   private readonly measMap: boolean;
-  private readonly globalVar: number;
-  private readonly bad?: Uint8Array;
+  /** Variance map of the measurement, when the noise is a map. */
+  readonly varMap?: Float32Array;
+  /** Variance of the measurement, when the noise is global. */
+  readonly globalVar: number;
+  readonly bad?: Uint8Array;
   private readonly correct: boolean;
-  private readonly neighbours: boolean;
+  /** Whether other objects' pixels are replaced (MASK_TYPE BLANK or CORRECT). */
+  readonly neighbours: boolean;
+  /** Growth-curve buffers, reused object after object. */
+  private readonly growthA = new Float64Array(GROWTH_NSTEP);
+  private readonly growthB = new Float64Array(GROWTH_NSTEP);
+  /** Scratch for the windowed measurements. */
+  scratch = new Float64Array(64);
   /** Sample output: value and variance. */
   v = 0;
   var = 0;
@@ -115,6 +124,7 @@ export class Photometer {
     this.options = options;
     this.seg = seg;
     this.measMap = planes.measNoise.kind === 'map';
+    this.varMap = planes.measNoise.kind === 'map' ? planes.measNoise.variance : undefined;
     this.globalVar = planes.measNoise.sigma * planes.measNoise.sigma;
     this.bad = planes.measBad;
     this.correct = options.maskType === 'CORRECT';
@@ -158,7 +168,9 @@ export class Photometer {
         const q = y2 * planes.width + x2;
         if (!this.isBlank(q)) {
           this.v = planes.meas[q];
-          this.var = this.measMap ? (planes.measNoise as { variance: Float32Array }).variance[q] : this.globalVar;
+          this.var = this.measMap
+            ? (planes.measNoise as { variance: Float32Array }).variance[q]
+            : this.globalVar;
           return true;
         }
       }
@@ -197,24 +209,41 @@ export class Photometer {
       ymax = height;
       flags.flag |= Flag.APERTURE_INCOMPLETE;
     }
-    // Pixels entirely inside (corner distance < r) or outside (> r + √2/2).
-    const rin = r - Math.SQRT1_2;
-    const rin2 = rin > 0 ? rin * rin : -1;
-    const rout2 = (r + Math.SQRT1_2) * (r + Math.SQRT1_2);
+    const r2 = r * r;
+    const { meas } = this.planes;
+    const seg = this.seg;
+    const id = this.id;
+    const bad = this.bad;
+    const nb = this.neighbours;
+    const vmap = this.varMap;
+    const gvar = this.globalVar;
     let tv = 0;
     let sigtv = 0;
     for (let y = ymin; y < ymax; y++) {
       const dy = y - my;
+      const ady = Math.abs(dy);
+      const near = ady > 0.5 ? ady - 0.5 : 0;
+      const far = ady + 0.5;
       const row = y * width;
       for (let x = xmin; x < xmax; x++) {
         const dx = x - mx;
-        const d2 = dx * dx + dy * dy;
-        if (d2 >= rout2) continue;
-        const w = d2 < rin2 ? 1 : circleOverlap(dx, dy, r);
+        const adx = Math.abs(dx);
+        // Wholly outside: the pixel's nearest point is beyond r; wholly inside: its farthest corner is within.
+        const nx = adx > 0.5 ? adx - 0.5 : 0;
+        if (nx * nx + near * near >= r2) continue;
+        const fx = adx + 0.5;
+        const w = fx * fx + far * far <= r2 ? 1 : circleOverlap(dx, dy, r);
         if (w <= 0) continue;
-        this.sample(row + x, x, y);
-        tv += w * this.v;
-        sigtv += w * this.var;
+        const p = row + x;
+        const sg = nb ? seg![p] : 0;
+        if ((sg === 0 || sg === id) && (bad === undefined || bad[p] === 0)) {
+          tv += w * meas[p];
+          sigtv += w * (vmap ? vmap[p] : gvar);
+        } else {
+          this.sample(p, x, y);
+          tv += w * this.v;
+          sigtv += w * this.var;
+        }
       }
     }
     return this.finish(tv, sigtv);
@@ -269,7 +298,7 @@ export class Photometer {
         const r2 = cx2 * dx * dx + cy2 * dy * dy + cxy * dx * dy;
         if (r2 > klim2) continue;
         const p = row + x;
-        if (!this.isBlank(p) && det[p] === det[p]) {
+        if (!this.isBlank(p) && !Number.isNaN(det[p])) {
           area++;
           const v = det[p];
           r1 += Math.sqrt(r2) * v;
@@ -448,7 +477,7 @@ export class Photometer {
           const r2 = cx2 * dx * dx + cy2 * dy * dy + cxy * dx * dy;
           if (r2 > kmax2) continue;
           const p = row + x;
-          if (!this.isBlank(p) && det[p] === det[p]) {
+          if (!this.isBlank(p) && !Number.isNaN(det[p])) {
             const v = det[p];
             area++;
             if (r2 >= kmin2) {
@@ -484,7 +513,11 @@ export class Photometer {
    * Growth curve around (mx, my) out to max(6·A, PHOT_AUTOAPERS[0]); FLUX_RADIUS for each
    * fraction of `total` (FLUX_AUTO), and the half-light radius.
    */
-  growth(obj: SourceObject, total: number, flags: { flag: number }): { fluxRadius: number[]; hlRadius: number } {
+  growth(
+    obj: SourceObject,
+    total: number,
+    flags: { flag: number },
+  ): { fluxRadius: number[]; hlRadius: number } {
     const { width, height } = this.planes;
     const mx = obj.mx;
     const my = obj.my;
@@ -521,13 +554,13 @@ export class Photometer {
     // that radius on a coarse curve (pixel centres), then build SourceExtractor's curve (pixels
     // split 5 × 5) out to a little beyond it; if the targets are not all reached within the bins
     // that are exact, build the whole curve. Either way the result is SourceExtractor's.
-    const coarse = new Float64Array(ngrowth);
+    const coarse = this.growthA.fill(0);
     this.accumulate(coarse, box, rextlim2, false);
     cumulate(coarse);
     let icut = 0;
     for (const tv of targets) icut = Math.max(icut, firstReach(coarse, tv));
     const rcut = (icut + 2) * step + 1;
-    let growth = new Float64Array(ngrowth);
+    const growth = this.growthB.fill(0);
     let exactBins = ngrowth;
     const rcut2 = (rcut + Math.SQRT1_2) * (rcut + Math.SQRT1_2);
     if (rcut2 < rextlim2) {
@@ -538,7 +571,7 @@ export class Photometer {
     }
     cumulate(growth);
     if (exactBins < ngrowth && targets.some((tv) => firstReach(growth, tv) >= exactBins - 1)) {
-      growth = new Float64Array(ngrowth);
+      growth.fill(0);
       this.accumulate(growth, box, rextlim2, true);
       cumulate(growth);
     }
@@ -564,12 +597,25 @@ export class Photometer {
    */
   private accumulate(
     growth: Float64Array,
-    box: { xmin: number; xmax: number; ymin: number; ymax: number; mx: number; my: number; stepdens: number; step: number },
+    box: {
+      xmin: number;
+      xmax: number;
+      ymin: number;
+      ymax: number;
+      mx: number;
+      my: number;
+      stepdens: number;
+      step: number;
+    },
     r2max: number,
     split: boolean,
   ): void {
     const { xmin, xmax, ymin, ymax, mx, my, stepdens, step } = box;
-    const width = this.planes.width;
+    const { width, meas } = this.planes;
+    const seg = this.seg;
+    const id = this.id;
+    const bad = this.bad;
+    const nb = this.neighbours;
     const ngrowth = growth.length;
     const scale = 1 / GROWTH_OVERSAMP;
     const scale2 = scale * scale;
@@ -584,8 +630,14 @@ export class Photometer {
         const dx0 = x - mx;
         const r2 = dx0 * dx0 + dy0 * dy0;
         if (r2 >= r2max) continue;
-        this.sample(row + x, x, y);
-        const pix = this.v;
+        const p = row + x;
+        const sg = nb ? seg![p] : 0;
+        let pix: number;
+        if ((sg === 0 || sg === id) && (bad === undefined || bad[p] === 0)) pix = meas[p];
+        else {
+          this.sample(p, x, y);
+          pix = this.v;
+        }
         const r = Math.sqrt(r2);
         let near = always;
         if (!near) {
@@ -616,7 +668,9 @@ export class Photometer {
     this.select(id, obj.mx, obj.my);
     const flags = { flag: 0 };
     const none: FluxMeasure = { flux: Number.NaN, error: Number.NaN };
-    const aper = which.aper ? this.options.apertures.map((d) => this.circle(obj.mx, obj.my, d / 2, flags)) : [];
+    const aper = which.aper
+      ? this.options.apertures.map((d) => this.circle(obj.mx, obj.my, d / 2, flags))
+      : [];
     const a = which.auto ? this.auto(obj, flags) : { measure: none, kronRadius: Number.NaN };
     const p = which.petro ? this.petro(obj, flags) : { measure: none, petroRadius: Number.NaN };
     const g = which.growth

@@ -83,7 +83,7 @@ function makeGrid(phot: Photometer, psf: PsfModel, x: number, y: number, radius:
       }
       const p = yy * width + xx;
       const v = meas[p];
-      if (v !== v || phot.isBlank(p)) {
+      if (Number.isNaN(v) || phot.isBlank(p)) {
         flag |= PsfFlag.HAS_MASKED;
         continue;
       }
@@ -171,19 +171,43 @@ function solve3(a: Float64Array, b: Float64Array): { x: Float64Array; inv00: num
  * Fit the PSF to the measurement image at (x, y) (0-based). The photometer must have the
  * object selected (its neighbours are left out of the fit).
  */
-export function fitPsf(phot: Photometer, psf: PsfModel, x: number, y: number, options: PsfFitOptions = {}): PsfFit {
+export function fitPsf(
+  phot: Photometer,
+  psf: PsfModel,
+  x: number,
+  y: number,
+  options: PsfFitOptions = {},
+): PsfFit {
   const half = (psf.size - 1) >> 1;
   const radius = options.radius ?? half + 0.5;
   const gain = phot.planes.gain;
   const stamp = new Float32Array(psf.size * psf.size);
   let g = makeGrid(phot, psf, x, y, radius);
   if (g.npix === 0) {
-    return { flux: Number.NaN, fluxErr: Number.NaN, x, y, chi2: Number.NaN, niter: 0, flag: g.flag | PsfFlag.NO_DATA, npix: 0 };
+    return {
+      flux: Number.NaN,
+      fluxErr: Number.NaN,
+      x,
+      y,
+      chi2: Number.NaN,
+      niter: 0,
+      flag: g.flag | PsfFlag.NO_DATA,
+      npix: 0,
+    };
   }
   const model = new Float64Array(g.side * g.side);
   render(psf, x, y, g, model, stamp);
   const lin = linearFit(g, model, gain);
-  const linear: PsfFit = { flux: lin.flux, fluxErr: lin.err, x, y, chi2: lin.chi2, niter: 1, flag: g.flag, npix: g.npix };
+  const linear: PsfFit = {
+    flux: lin.flux,
+    fluxErr: lin.err,
+    x,
+    y,
+    chi2: lin.chi2,
+    niter: 1,
+    flag: g.flag,
+    npix: g.npix,
+  };
   if (!options.fitPosition || !Number.isFinite(lin.flux) || lin.flux <= 0) return linear;
 
   // Gauss–Newton on (flux, x, y).

@@ -40,8 +40,10 @@ export class StampPsf implements PsfModel {
 
   /** `stamp`: size × size values, row-major, centred; NaN and negative values count as 0 for normalising. */
   constructor(stamp: Float32Array, size: number, fwhm?: number) {
-    if (!Number.isInteger(size) || size < 1 || size % 2 !== 1) throw new RangeError(`PSF stamp side must be odd, got ${size}`);
-    if (stamp.length !== size * size) throw new RangeError(`PSF stamp has ${stamp.length} values, expected ${size * size}`);
+    if (!Number.isInteger(size) || size < 1 || size % 2 !== 1)
+      throw new RangeError(`PSF stamp side must be odd, got ${size}`);
+    if (stamp.length !== size * size)
+      throw new RangeError(`PSF stamp has ${stamp.length} values, expected ${size * size}`);
     let sum = 0;
     for (const v of stamp) if (Number.isFinite(v)) sum += v;
     if (!(sum > 0)) throw new RangeError('PSF stamp sums to zero or less');

@@ -96,7 +96,14 @@ export function measureWindowed(phot: Photometer, obj: SourceObject, hlRadius: n
   let mxy = 0;
   let dxpos = 0;
   let dypos = 0;
-  let gx = new Float64Array(64);
+  let gx = phot.scratch;
+  const meas = phot.planes.meas;
+  const seg = phot.seg;
+  const id = phot.currentId;
+  const bad = phot.bad;
+  const nb = phot.neighbours;
+  const vmap = phot.varMap;
+  const gvar = phot.globalVar;
   let i = 0;
   for (; i < WINPOS_NITERMAX; i++) {
     let xmin = Math.trunc(mx - raper + 0.499999);
@@ -133,7 +140,10 @@ export function measureWindowed(phot: Photometer, obj: SourceObject, hlRadius: n
     dypos = 0;
     // The Gaussian window is separable: exp(−dx²/2σ²)·exp(−dy²/2σ²).
     const nxw = xmax - xmin;
-    if (gx.length < nxw) gx = new Float64Array(nxw * 2);
+    if (gx.length < nxw) {
+      gx = new Float64Array(nxw * 2);
+      phot.scratch = gx;
+    }
     for (let x = xmin; x < xmax; x++) {
       const dx = x - mx;
       gx[x - xmin] = Math.exp(-dx * dx * invtwosig2);
@@ -154,9 +164,18 @@ export function measureWindowed(phot: Photometer, obj: SourceObject, hlRadius: n
           if (locarea <= 0) continue;
         }
         locarea *= gx[x - xmin] * gy;
-        phot.sample(row + x, x, y);
-        const pix = phot.v;
-        const variance = phot.var;
+        const p = row + x;
+        const sg = nb ? seg![p] : 0;
+        let pix: number;
+        let variance: number;
+        if ((sg === 0 || sg === id) && (bad === undefined || bad[p] === 0)) {
+          pix = meas[p];
+          variance = vmap ? vmap[p] : gvar;
+        } else {
+          phot.sample(p, x, y);
+          pix = phot.v;
+          variance = phot.var;
+        }
         const locpix = locarea * pix;
         tv += locpix;
         dxpos += locpix * dx;
