@@ -8,7 +8,10 @@
  *   node --import tsx bench/extract.ts [--runs 3] [--size 4088]
  *
  * Ours runs as `node bin/rapid.js extract` (the built dist/, as users run it) when dist/ is
- * built, else in-process under tsx (then its time includes no Node start-up).
+ * built, else in-process under tsx (then its time includes no Node start-up). With dist/, it
+ * also runs runExtract from dist/cli/extract.js alone: the same work without loading the other
+ * commands' modules, which `rapid` imports at start-up (≈ 0.25 s). Extraction uses the idle cores
+ * (RAPID_WORKERS overrides); on a busy machine both tools' times move with the load.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -160,7 +163,7 @@ if (args[0] === '--child') {
             dir,
           ),
         );
-        lean.push(timed(process.execPath, ['--input-type=module', '-e', leanScript], dir));
+        lean.push(timed(process.execPath, ['-e', leanScript], dir));
       } else {
         const self = fileURLToPath(import.meta.url);
         const p = spawnSync(

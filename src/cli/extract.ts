@@ -370,6 +370,7 @@ async function extractWith(
       psf,
       psfFit: { fitPosition: o.psfFitPosition === true },
       pool,
+      threads: pool ? pool.size + 1 : 1,
       wcs,
       network,
       pixelScale,
@@ -478,7 +479,10 @@ export function registerExtractCommands(program: Command): void {
     .argument('[image]', 'detection image (.fits, .fits.gz, .fz)')
     .option('--measure-on <image>', 'measure on this image (dual-image mode; same pixel grid)')
     .option('--config <file.sex>', "SourceExtractor configuration (default: SourceExtractor's defaults)")
-    .option('--params <file.param>', 'output columns (default: PARAMETERS_NAME of the configuration)')
+    .option(
+      '--params <file.param>',
+      "output columns (default: the configuration's PARAMETERS_NAME; without --config, a built-in list)",
+    )
     .option('--psf <psf.fits>', 'PSF stamp (centred, odd sides) for FLUX_PSF and friends')
     .option(
       '--psf-fit-position',
@@ -488,7 +492,12 @@ export function registerExtractCommands(program: Command): void {
     .option('--out <cat.txt>', 'catalog (ASCII_HEAD, or as CATALOG_TYPE says)')
     .option('--fits-out <cat.fits>', 'the catalog as a FITS binary table too')
     .option('--hdu <n>', 'HDU of the image (default: the first with image data)')
-    .option('--set <KEY=VALUE...>', 'override configuration keys (as source-extractor -KEY VALUE)')
+    .option(
+      '--set <KEY=VALUE>',
+      'override configuration keys (as source-extractor -KEY VALUE); repeat for more keys',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('--list-params', 'list the supported output columns and exit')
     .action(async (image: string | undefined, opts: Record<string, unknown>) => {
       if (opts.listParams) {

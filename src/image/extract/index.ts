@@ -39,7 +39,7 @@
  * - CLASS_STAR is SourceExtractor's network on SourceExtractor's inputs (exact, given the .nnw).
  */
 
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { WorkerPool, workerUrl } from '../../util/pool.ts';
 import type { Image } from '../image.ts';
 import type { PsfModel } from '../psf/model.ts';
@@ -238,7 +238,7 @@ export async function extractSourcesParallel(
   const config = prepare(detection, options, measurement);
   const threads = options.pool
     ? options.pool.size + 1
-    : Math.max(1, Math.floor(options.threads ?? availableParallelism()));
+    : Math.max(1, Math.floor(options.threads ?? extractionThreads()));
   const own = options.pool ? undefined : startExtractionPool(threads);
   const pool = options.pool ?? own;
   try {
@@ -258,6 +258,17 @@ export async function extractSourcesParallel(
   }
 }
 
+/**
+ * Threads for extraction: RAPID_WORKERS when set, else the cores not already busy (by the
+ * one-minute load average), at least one: on a shared machine a second thread only competes.
+ */
+export function extractionThreads(): number {
+  const env = Number(process.env.RAPID_WORKERS);
+  if (Number.isInteger(env) && env > 0) return env;
+  const cores = availableParallelism();
+  return Math.max(1, Math.min(cores, Math.round(cores - loadavg()[0])));
+}
+
 /** Worker threads for extractSourcesParallel. */
 export type ExtractionPool = WorkerPool;
 
@@ -265,7 +276,7 @@ export type ExtractionPool = WorkerPool;
  * Start `threads − 1` extraction workers (none for one thread), e.g. before reading the images,
  * so that they are ready when detection starts; pass them as `pool` and close them after.
  */
-export function startExtractionPool(threads = availableParallelism()): ExtractionPool | undefined {
+export function startExtractionPool(threads = extractionThreads()): ExtractionPool | undefined {
   return threads > 1 ? new WorkerPool(workerUrl(import.meta.url, 'worker'), threads - 1) : undefined;
 }
 
