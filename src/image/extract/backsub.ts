@@ -18,14 +18,16 @@ function naturalSpline(
   n: number,
   offset: number,
   stride: number,
+  c: Float64Array = new Float64Array(n),
+  d: Float64Array = new Float64Array(n),
 ): void {
   out[offset] = 0;
   if (n < 3) {
     if (n === 2) out[offset + stride] = 0;
     return;
   }
-  const c = new Float64Array(n);
-  const d = new Float64Array(n);
+  c.fill(0, 0, n);
+  d.fill(0, 0, n);
   for (let i = 1; i < n - 1; i++) {
     const rhs =
       6 *
@@ -61,7 +63,12 @@ class RowSpline {
     for (let i = 0; i < nx; i++) naturalSpline(values, this.dy2, ny, i, nx);
     this.node = new Float64Array(nx);
     this.dx2 = new Float64Array(nx);
+    this.c = new Float64Array(nx);
+    this.d = new Float64Array(nx);
   }
+
+  private readonly c: Float64Array;
+  private readonly d: Float64Array;
 
   /** Node values (and their x-spline) of row y. */
   row(y: number): void {
@@ -80,7 +87,7 @@ class RowSpline {
     } else {
       for (let i = 0; i < nx; i++) node[i] = values[i];
     }
-    if (nx >= 2) naturalSpline(node, this.dx2, nx, 0, 1);
+    if (nx >= 2) naturalSpline(node, this.dx2, nx, 0, 1, this.c, this.d);
   }
 
   /** Background at column x of the current row (as a float, as interpolateMesh stores it). */

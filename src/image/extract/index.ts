@@ -39,7 +39,7 @@
  * - CLASS_STAR is SourceExtractor's network on SourceExtractor's inputs (exact, given the .nnw).
  */
 
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { WorkerPool, workerUrl } from '../../util/pool.ts';
 import type { Image } from '../image.ts';
 import type { PsfModel } from '../psf/model.ts';
@@ -259,14 +259,16 @@ export async function extractSourcesParallel(
 }
 
 /**
- * Threads for extraction: RAPID_WORKERS when set, else the cores not already busy (by the
- * one-minute load average), at least one: on a shared machine a second thread only competes.
+ * Threads for extraction: RAPID_WORKERS when set; else one thread per core but one from four
+ * cores up, and one thread below. (On two cores V8's own background threads, compiling and
+ * collecting garbage, already use the second core; a worker thread there only competes with
+ * them: measured, no gain.)
  */
 export function extractionThreads(): number {
   const env = Number(process.env.RAPID_WORKERS);
   if (Number.isInteger(env) && env > 0) return env;
   const cores = availableParallelism();
-  return Math.max(1, Math.min(cores, Math.round(cores - loadavg()[0])));
+  return cores >= 4 ? Math.min(8, cores - 1) : 1;
 }
 
 /** Worker threads for extractSourcesParallel. */
