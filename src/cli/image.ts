@@ -13,10 +13,10 @@ import { type CoaddFrame, coadd, type FrameStore, type TargetGrid, tileGrid } fr
 import type { Image } from '../image/image.ts';
 import type { Region } from '../image/resample.ts';
 import { RESAMPLE_KERNELS, type ResampleKernelName, resample } from '../image/resample.ts';
+import { effectiveHeader, loadImage, openFits } from '../pipeline/load.ts';
 import { DEFAULT_NSIDE } from '../sky/tiles.ts';
 import { BadInputError, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
-import { effectiveHeader, loadImage, openFits } from './load.ts';
 import { parseIndex, parseNumber, printJson } from './options.ts';
 
 /** Zero-point keywords, in order of preference (ZPTMAG: our simulator's and RAPID's). */

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { Header } from '../fits/header.ts';
 import { writeFits } from '../fits/index.ts';
 import { estimatePsf, psfHdus } from '../image/psf/index.ts';
+import { loadImage } from '../pipeline/load.ts';
 import { UsageError } from '../util/errors.ts';
-import { loadImage } from './load.ts';
 import { parseIndex, parseNumber, printJson } from './options.ts';
 
 export function registerPsfCommands(program: Command): void {

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { psfFromFits } from '../image/psf/index.ts';
 import type { PsfModel } from '../image/psf/model.ts';
+import { loadImage, openFits } from '../pipeline/load.ts';
 import { sha256, subtractionProducts } from '../pipeline/products.ts';
 import { DEFAULT_SUBTRACT, type SubtractImage, subtract } from '../pipeline/subtract.ts';
 import { BadInputError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
-import { loadImage, openFits } from './load.ts';
 import { parseNumber, printJson } from './options.ts';
 
 async function loadPlane(path: string, width: number, height: number, what: string): Promise<Float32Array> {

@@ -11,10 +11,10 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { effectiveHeader } from '../cli/load.ts';
 import type { Header } from '../fits/header.ts';
 import { parseFits } from '../fits/index.ts';
 import { ROMAN_DETECTOR, romanFilter } from '../instrument/roman.ts';
+import { effectiveHeader } from '../pipeline/load.ts';
 import { DEFAULT_NSIDE, tileCentre, tileOf } from '../sky/tiles.ts';
 import { openStore, sha256 } from '../store/index.ts';
 import type { ObjectStore } from '../store/store.ts';

@@ -12,13 +12,13 @@
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { effectiveHeader } from '../cli/load.ts';
 import { encodeFits, readFits, readImage } from '../fits/index.ts';
 import { type CoaddFrame, coadd, type FrameStore, type TargetGrid, tileGrid } from '../image/coadd.ts';
 import type { Region } from '../image/resample.ts';
 import { WorkerPool } from '../image/workers.ts';
 import { BadInputError, ExitCode, RapidError } from '../util/errors.ts';
 import { Wcs } from '../wcs/index.ts';
+import { effectiveHeader } from './load.ts';
 import {
   type ImageInput,
   type JobContext,

@@ -4,11 +4,11 @@
  * products out through the job context; never a database connection.
  */
 import { z } from 'zod';
-import { loadImage } from '../cli/load.ts';
 import { readFits } from '../fits/index.ts';
 import { psfFromFits } from '../image/psf/index.ts';
 import { BadInputError, ExitCode } from '../util/errors.ts';
 import { Wcs } from '../wcs/index.ts';
+import { loadImage } from './load.ts';
 import { subtractionProducts } from './products.ts';
 import { DEFAULT_SUBTRACT, subtract } from './subtract.ts';
 import type { JobContext, JobOutcome, ObjectRef, PendingObjectRef, ScienceManifest } from './types.ts';

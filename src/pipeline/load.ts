@@ -1,5 +1,5 @@
 /**
- * Loading an image for a command: pixels from the chosen HDU (or the first HDU holding an
+ * Loading an image for a command or a job: pixels from the chosen HDU (or the first HDU holding an
  * image), as the shared Image type, with the header a user would expect to apply: the image
  * HDU's cards, completed by the primary header's (OpenUniverse keeps the WCS and metadata in
  * HDU 0 and the pixels in HDU 1).
