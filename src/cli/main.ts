@@ -14,6 +14,7 @@ import { registerImageCommands } from './image.ts';
 import { registerIngestCommands } from './ingest.ts';
 import { registerJobCommands } from './job.ts';
 import { registerLaunchCommands } from './launch.ts';
+import { registerPostprocessCommands } from './postprocess.ts';
 import { registerPsfCommands } from './psf.ts';
 import { registerReportCommands } from './report.ts';
 import { registerSimulateCommands } from './simulate.ts';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerLaunchCommands(program);
   registerJobCommands(program);
   registerAggregateCommands(program);
+  registerPostprocessCommands(program);
   registerStatusCommands(program);
   registerReportCommands(program);
   registerDemoCommands(program);

@@ -11,6 +11,7 @@
  * unaggregated.
  */
 import { type DiffSource, decodeDiffCatalog } from '../pipeline/catalog.ts';
+import { decodeForcedTable, type ForcedRow } from '../pipeline/forcedcat.ts';
 import { parseResult, toJson } from '../pipeline/manifest.ts';
 import type { StoreRouter } from '../pipeline/runner.ts';
 import { type ResultRecord, SCIENCE_PRODUCTS } from '../pipeline/types.ts';
@@ -52,6 +53,8 @@ interface PendingJob {
   refimage_id: number | null;
   mjd: number | null;
   filter: string | null;
+  /** For a post-processing job: the science job it measured. */
+  depends_on: number | null;
 }
 
 interface Loaded {
@@ -59,6 +62,7 @@ interface Loaded {
   result: ResultRecord;
   checksum: string;
   sources: DiffSource[];
+  forced: ForcedRow[];
 }
 
 /** The difference-image catalog among a job's products: by its kind, or by its file name. */
@@ -87,7 +91,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
  */
 async function pendingJobs(db: Db, runId: number | undefined): Promise<PendingJob[]> {
   return db.query<PendingJob>(
-    `SELECT j.id, j.pipeline, j.result_uri, j.image_id, j.refimage_id, i.mjd, i.filter
+    `SELECT j.id, j.pipeline, j.result_uri, j.image_id, j.refimage_id, i.mjd, i.filter, j.depends_on
      FROM jobs j LEFT JOIN images i ON i.id = j.image_id
      WHERE j.aggregated_at IS NULL
        AND NOT (j.status = 'failed' AND j.started_at IS NULL)
@@ -138,7 +142,10 @@ export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateS
           const catBytes = await o.stores.for(cat.uri).get(cat.uri, cat.checksum);
           sources = decodeDiffCatalog(catBytes, cat.uri);
         }
-        return { job, result, checksum: sha256(bytes), sources };
+        let forced: ForcedRow[] = [];
+        const fp = result.products.find((p) => p.kind === 'forced');
+        if (fp) forced = decodeForcedTable(await o.stores.for(fp.uri).get(fp.uri, fp.checksum), fp.uri);
+        return { job, result, checksum: sha256(bytes), sources, forced };
       } catch (err) {
         if (err instanceof RapidError && err.exitCode === ExitCode.TEMPORARY) throw err;
         s.unreadable++;
@@ -179,6 +186,36 @@ async function registerBatch(db: Db, batch: Loaded[]): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query('DELETE FROM products WHERE job_id = ANY($1::bigint[])', [ids]);
     await tx.query('DELETE FROM diff_sources WHERE job_id = ANY($1::bigint[])', [ids]);
+    await tx.query('DELETE FROM forced_sources WHERE job_id = ANY($1::bigint[])', [ids]);
+    const forced = batch.flatMap((l) =>
+      l.job.depends_on === null ? [] : l.forced.map((f) => ({ l, f, diffJob: Number(l.job.depends_on) })),
+    );
+    if (forced.length > 0) {
+      const col = (f: (x: (typeof forced)[number]) => unknown) => forced.map(f);
+      // Only objects that still exist: a measurement of an object merged away since is dropped.
+      await tx.query(
+        `INSERT INTO forced_sources (object_id, diff_job_id, job_id, image_id, mjd, filter, x, y, flux, flux_err, flags)
+         SELECT u.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[], $6::text[],
+           $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::int[])
+           AS u(object_id, diff_job_id, job_id, image_id, mjd, filter, x, y, flux, flux_err, flags)
+         WHERE EXISTS (SELECT 1 FROM objects o WHERE o.id = u.object_id)
+         ON CONFLICT (object_id, diff_job_id) DO UPDATE SET job_id = EXCLUDED.job_id, x = EXCLUDED.x,
+           y = EXCLUDED.y, flux = EXCLUDED.flux, flux_err = EXCLUDED.flux_err, flags = EXCLUDED.flags`,
+        [
+          col((x) => x.f.objectId),
+          col((x) => x.diffJob),
+          col((x) => Number(x.l.job.id)),
+          col((x) => x.l.job.image_id),
+          col((x) => x.l.job.mjd),
+          col((x) => x.l.job.filter),
+          col((x) => x.f.x),
+          col((x) => x.f.y),
+          col((x) => num(x.f.flux)),
+          col((x) => num(x.f.fluxErr)),
+          col((x) => x.f.flags),
+        ],
+      );
+    }
     if (products.length > 0)
       await tx.query(
         `INSERT INTO products (job_id, kind, uri, checksum, bytes)
@@ -196,11 +233,11 @@ async function registerBatch(db: Db, batch: Loaded[]): Promise<void> {
       const col = (f: (x: (typeof sources)[number]) => unknown) => sources.map(f);
       await tx.query(
         `INSERT INTO diff_sources (job_id, image_id, refimage_id, number, x_image, y_image, ra, dec, hpix, mjd, filter,
-           flux_psf, fluxerr_psf, mag_psf, magerr_psf, snr_psf, scorr_peak, isdiffpos, fwhm_image, elongation, flags)
+           flux_psf, fluxerr_psf, mag_psf, magerr_psf, snr_psf, scorr_peak, isdiffpos, fwhm_image, elongation, flags, vetflags)
          SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::float8[], $6::float8[],
            $7::float8[], $8::float8[], $9::bigint[], $10::float8[], $11::text[], $12::float8[], $13::float8[],
            $14::float8[], $15::float8[], $16::float8[], $17::float8[], $18::boolean[], $19::float8[], $20::float8[],
-           $21::int[])
+           $21::int[], $22::int[])
          ON CONFLICT (job_id, number) DO NOTHING`,
         [
           col((x) => Number(x.l.job.id)),
@@ -224,13 +261,14 @@ async function registerBatch(db: Db, batch: Loaded[]): Promise<void> {
           col((x) => num(x.src.fwhm)),
           col((x) => num(x.src.elongation)),
           col((x) => Math.trunc(x.src.flags)),
+          col((x) => (x.src.vetflags === undefined ? null : Math.trunc(x.src.vetflags))),
         ],
       );
     }
     await tx.query(
       `UPDATE jobs SET status = u.status, exit_code = u.code, message = u.message, steps = u.steps::jsonb,
          qa = u.qa::jsonb, counts = u.counts::jsonb, started_at = u.started, ended_at = u.ended, elapsed = u.elapsed,
-         peak_rss = u.rss, aggregated_at = now(), result_checksum = u.checksum, updated_at = now()
+         peak_rss = u.rss, aggregated_at = now(), result_checksum = u.checksum, stamped_at = NULL, updated_at = now()
        FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
          $8::timestamptz[], $9::timestamptz[], $10::float8[], $11::bigint[], $12::text[])
          AS u(id, status, code, message, steps, qa, counts, started, ended, elapsed, rss, checksum)

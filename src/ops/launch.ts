@@ -61,8 +61,9 @@ export interface LaunchOptions {
 /** A job the executor should run. */
 export interface PlannedJob {
   jobId: number;
-  pipeline: 'reference' | 'science' | 'noop';
-  stage: 1 | 2;
+  pipeline: 'reference' | 'science' | 'noop' | 'postprocess';
+  /** 1 reference builds, 2 science jobs, 3 post-processing. */
+  stage: 1 | 2 | 3;
   manifestUri: string;
   resultUri: string;
   /** The reference build this job waits for, when it is being run too (or has not succeeded). */
@@ -86,7 +87,7 @@ export interface LaunchResult {
   timings: { query: number; plan: number; write: number; manifests: number };
 }
 
-interface ImageRow {
+export interface ImageRow {
   id: number;
   uri: string;
   checksum: string;
@@ -164,7 +165,7 @@ SELECT json_build_object(
   'references', coalesce((SELECT json_agg(refs) FROM refs), '[]'::json)
 ) AS plan`;
 
-function imageInput(r: ImageRow): ImageInput {
+export function imageInput(r: ImageRow): ImageInput {
   return {
     imageId: Number(r.id),
     uri: r.uri,

@@ -9,8 +9,9 @@ import { LocalExecutor } from '../exec/local.ts';
 import type { Executor, ExecutorSummary } from '../exec/types.ts';
 import { ExitCode, UsageError } from '../util/errors.ts';
 import type { OpsContext } from './context.ts';
+import type { Db } from './db.ts';
 import { endRun, JobStateWriter } from './jobs.ts';
-import { type LaunchOptions, type LaunchResult, launch } from './launch.ts';
+import { type LaunchOptions, type LaunchResult, launch, type PlannedJob } from './launch.ts';
 
 export const EXECUTORS = ['local', 'none'] as const;
 
@@ -48,27 +49,7 @@ export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunO
       jobArgs: ctx.config.s3Endpoint ? ['--s3-endpoint', ctx.config.s3Endpoint] : [],
     });
     o.onExecutor?.(executor);
-    const writer = new JobStateWriter(ctx.db);
-    const progress = o.progress === false ? undefined : new ProgressReporter('jobs');
-    const total = result.toRun.length;
-    let done = 0;
-    let failed = 0;
-    let last = 0;
-    progress?.update(0, total, 'starting');
-    executed = await executor.run(result.toRun, {
-      onStart: (e) => writer.start(e),
-      onEnd: (e) => {
-        writer.end(e);
-        done++;
-        if (e.status !== 'succeeded' && e.exitCode !== ExitCode.NO_REFERENCE) failed++;
-        const now = Date.now();
-        if (progress && (now - last > 500 || done === total)) {
-          last = now;
-          progress.update(done, total, `${failed} failed`);
-        }
-      },
-    });
-    await writer.flush();
+    executed = await executeJobs(ctx.db, executor, result.toRun, { progress: o.progress });
     await endRun(ctx.db, result.runId, executed.stopped ? 'interrupted' : 'ended');
   } else if (o.executor === 'local') {
     await endRun(ctx.db, result.runId, 'ended');
@@ -93,4 +74,38 @@ export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunO
   if (o.executor === 'none') left = false;
   if (left) exitCode = ExitCode.TEMPORARY;
   return { launch: result, executed, jobs: { byStatus, byExitCode }, exitCode };
+}
+
+/**
+ * Hand planned jobs to an executor and write their states as they start and end, with a
+ * progress line on standard error.
+ */
+export async function executeJobs(
+  db: Db,
+  executor: Executor,
+  jobs: PlannedJob[],
+  o: { progress?: boolean; label?: string } = {},
+): Promise<ExecutorSummary> {
+  const writer = new JobStateWriter(db);
+  const progress = o.progress === false ? undefined : new ProgressReporter(o.label ?? 'jobs');
+  const total = jobs.length;
+  let done = 0;
+  let failed = 0;
+  let last = 0;
+  progress?.update(0, total, 'starting');
+  const executed = await executor.run(jobs, {
+    onStart: (e) => writer.start(e),
+    onEnd: (e) => {
+      writer.end(e);
+      done++;
+      if (e.status !== 'succeeded' && e.exitCode !== ExitCode.NO_REFERENCE) failed++;
+      const now = Date.now();
+      if (progress && (now - last > 500 || done === total)) {
+        last = now;
+        progress.update(done, total, `${failed} failed`);
+      }
+    },
+  });
+  await writer.flush();
+  return executed;
 }

@@ -23,6 +23,8 @@ export interface DiffSource {
   fwhm: number;
   elongation: number;
   flags: number;
+  /** VETFLAGS: the vetting cuts failed (0: a likely real candidate); undefined when the catalog has none. */
+  vetflags?: number;
 }
 
 /** Encode sources as a FITS binary table with the required columns. */
@@ -50,6 +52,9 @@ export function encodeDiffCatalog(rows: DiffSource[]): Uint8Array {
         { name: 'FWHM_IMAGE', data: f32((r) => r.fwhm), unit: 'pixel' },
         { name: 'ELONGATION', data: f32((r) => r.elongation) },
         { name: 'FLAGS', data: Int16Array.from(rows, (r) => r.flags) },
+        ...(rows.some((r) => r.vetflags !== undefined)
+          ? [{ name: 'VETFLAGS', data: Int32Array.from(rows, (r) => r.vetflags ?? 0) }]
+          : []),
       ],
     },
   ]);
@@ -69,6 +74,8 @@ export function decodeDiffCatalog(bytes: Uint8Array, where: string): DiffSource[
     cols[name] = c.data as ArrayLike<number>;
   }
   const num = (name: string, i: number) => Number(cols[name][i]);
+  // VETFLAGS is optional: catalogs from other software may not have it.
+  const vet = t.columns.some((c) => c.name === 'VETFLAGS') ? t.column('VETFLAGS').data : undefined;
   const out: DiffSource[] = [];
   for (let i = 0; i < t.nrows; i++) {
     out.push({
@@ -87,6 +94,7 @@ export function decodeDiffCatalog(bytes: Uint8Array, where: string): DiffSource[
       fwhm: num('FWHM_IMAGE', i),
       elongation: num('ELONGATION', i),
       flags: num('FLAGS', i),
+      ...(vet ? { vetflags: Number(vet[i]) } : {}),
     });
   }
   return out;

@@ -22,6 +22,7 @@ import { ExitCode, RapidError } from '../util/errors.ts';
 import { VERSION } from '../version.ts';
 import { parseManifest, parseResult, toJson } from './manifest.ts';
 import { runNoopJob } from './noop.ts';
+import { runPostprocessJob } from './postprocess.ts';
 import { runReferenceJob } from './reference.ts';
 import {
   type JobContext,
@@ -257,6 +258,7 @@ export async function runJob(manifestUri: string, options: RunJobOptions = {}): 
     });
     if (manifest.pipeline === 'noop') outcome = await runNoopJob(manifest, ctx);
     else if (manifest.pipeline === 'reference') outcome = await runReferenceJob(manifest, ctx);
+    else if (manifest.pipeline === 'postprocess') outcome = await runPostprocessJob(manifest, ctx);
     else {
       const science = await loadScienceJob();
       const resolved = await ctx.step('resolve-reference', () =>

@@ -45,7 +45,7 @@ export const MANIFEST_VERSION = 1;
 /** The result record format's version. */
 export const RESULT_VERSION = 1;
 
-export const PIPELINES = ['reference', 'science', 'noop'] as const;
+export const PIPELINES = ['reference', 'science', 'noop', 'postprocess'] as const;
 export type PipelineName = (typeof PIPELINES)[number];
 
 /** `sha256:` and 64 lowercase hex digits: how every checksum is written. */
@@ -176,10 +176,33 @@ export const NoopManifestSchema = z.object({
 });
 export type NoopManifest = z.infer<typeof NoopManifestSchema>;
 
+/**
+ * A post-processing job (stage 3), one per difference image: forced PSF photometry at the
+ * positions of the objects that image covers, and cutouts around its vetted detections.
+ */
+export const PostprocessManifestSchema = z.object({
+  ...common,
+  pipeline: z.literal('postprocess'),
+  /** The science job whose products are measured. */
+  diffJobId: z.number().int().positive(),
+  science: ImageInputSchema,
+  /** The science job's difference image, its uncertainty, its PSF and the resampled reference. */
+  difference: ObjectRefSchema,
+  uncertainty: ObjectRefSchema,
+  psf: ObjectRefSchema,
+  template: ObjectRefSchema,
+  /** Objects to measure (degrees). */
+  objects: z.array(z.object({ objectId: z.number().int().positive(), ra: z.number(), dec: z.number() })),
+  /** Detections to cut stamps around (0-based pixels of the difference image). */
+  cutouts: z.array(z.object({ sourceId: z.number().int().positive(), x: z.number(), y: z.number() })),
+});
+export type PostprocessManifest = z.infer<typeof PostprocessManifestSchema>;
+
 export const ManifestSchema = z.discriminatedUnion('pipeline', [
   ScienceManifestSchema,
   ReferenceManifestSchema,
   NoopManifestSchema,
+  PostprocessManifestSchema,
 ]);
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -213,6 +236,12 @@ export const REFERENCE_PRODUCTS = {
   refimage_psf: 'refimage_psf.fits',
 } as const;
 
+/** Product names of a post-processing job. */
+export const POSTPROCESS_PRODUCTS = {
+  forced: 'forced.fits',
+  cutouts: 'cutouts.json',
+} as const;
+
 /** Columns the aggregator needs from `diffimage_masked.cat.fits` (SourceExtractor names, 1-based pixels). */
 export const DIFF_CATALOG_COLUMNS = [
   'NUMBER',
@@ -234,7 +263,7 @@ export const DIFF_CATALOG_COLUMNS = [
 
 /** The kind recorded for a product file name (its SCIENCE_PRODUCTS or REFERENCE_PRODUCTS key), else the name. */
 export function productKind(name: string): string {
-  for (const table of [SCIENCE_PRODUCTS, REFERENCE_PRODUCTS] as const) {
+  for (const table of [SCIENCE_PRODUCTS, REFERENCE_PRODUCTS, POSTPROCESS_PRODUCTS] as const) {
     for (const [kind, file] of Object.entries(table)) if (file === name) return kind;
   }
   return name === 'job.log' ? 'log' : name;

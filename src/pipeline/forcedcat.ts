@@ -1,0 +1,69 @@
+/**
+ * `forced.fits`, the post-processing job's forced photometry: a FITS binary table (FORCED) with
+ * one row per object inside the difference image. Written by the job, read by the aggregator.
+ */
+import { encodeFits, parseFits, readTable } from '../fits/index.ts';
+import { BadInputError } from '../util/errors.ts';
+
+export interface ForcedRow {
+  objectId: number;
+  x: number;
+  y: number;
+  flux: number;
+  fluxErr: number;
+  chi2: number;
+  npix: number;
+  flags: number;
+}
+
+export function encodeForcedTable(rows: readonly ForcedRow[]): Uint8Array {
+  const f64 = (get: (r: ForcedRow) => number) => Float64Array.from(rows, get);
+  return encodeFits(
+    [
+      { data: [], shape: [] },
+      {
+        kind: 'bintable',
+        name: 'FORCED',
+        columns: [
+          { name: 'OBJECT_ID', data: BigInt64Array.from(rows, (r) => BigInt(r.objectId)) },
+          { name: 'X', data: f64((r) => r.x), unit: 'pixel' },
+          { name: 'Y', data: f64((r) => r.y), unit: 'pixel' },
+          { name: 'FLUX', data: f64((r) => r.flux), unit: 'count' },
+          { name: 'FLUXERR', data: f64((r) => r.fluxErr), unit: 'count' },
+          { name: 'CHI2', data: f64((r) => r.chi2) },
+          { name: 'NPIX', data: Int32Array.from(rows, (r) => r.npix) },
+          { name: 'FLAGS', data: Int32Array.from(rows, (r) => r.flags) },
+        ],
+      },
+    ],
+    { checksum: true },
+  );
+}
+
+/** Read `forced.fits` back (the aggregator registers its rows). */
+export function decodeForcedTable(bytes: Uint8Array, where: string): ForcedRow[] {
+  const hdu = parseFits(bytes, { file: where }).hdus.find((h) => h.kind === 'bintable');
+  if (!hdu) throw new BadInputError(`${where}: no binary table`);
+  const t = readTable(hdu);
+  const col = (name: string) => t.column(name).data as ArrayLike<number | bigint>;
+  const [id, x, y, flux, err, chi2, npix, flags] = [
+    'OBJECT_ID',
+    'X',
+    'Y',
+    'FLUX',
+    'FLUXERR',
+    'CHI2',
+    'NPIX',
+    'FLAGS',
+  ].map(col);
+  return Array.from({ length: t.nrows }, (_, i) => ({
+    objectId: Number(id[i]),
+    x: Number(x[i]),
+    y: Number(y[i]),
+    flux: Number(flux[i]),
+    fluxErr: Number(err[i]),
+    chi2: Number(chi2[i]),
+    npix: Number(npix[i]),
+    flags: Number(flags[i]),
+  }));
+}
