@@ -363,7 +363,10 @@ export function fluxStatistics(
       if (r.psfFlux == null || r.psfFluxErr == null) continue;
       const name = filterName(r.band, 'light curve');
       let list = by.get(name);
-      if (!list) by.set(name, (list = []));
+      if (!list) {
+        list = [];
+        by.set(name, list);
+      }
       list.push({ flux: r.psfFlux, err: r.psfFluxErr });
     }
     return by;
