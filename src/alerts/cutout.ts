@@ -62,10 +62,12 @@ export function cutStamp(
   const i1 = Math.min(size, width - x0);
   const j0 = Math.max(0, -y0);
   const j1 = Math.min(size, height - y0);
+  const typed = ArrayBuffer.isView(image) ? (image as unknown as Float32Array) : undefined;
   for (let j = j0; j < j1; j++) {
     const src = (y0 + j) * width + x0;
     const dst = j * size;
-    for (let i = i0; i < i1; i++) data[dst + i] = image[src + i];
+    if (typed) data.set(typed.subarray(src + i0, src + i1), dst + i0);
+    else for (let i = i0; i < i1; i++) data[dst + i] = image[src + i];
   }
   return { x0, y0, size, data };
 }
