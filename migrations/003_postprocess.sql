@@ -8,7 +8,7 @@ CREATE INDEX diff_sources_unassociated ON diff_sources (hpix) WHERE object_id IS
 
 CREATE TABLE objects (
   id bigserial PRIMARY KEY,
-  name text UNIQUE,                   -- prefix, year and base-26 counter, e.g. R28aab
+  name text UNIQUE,                   -- prefix, year and base-26 counter, e.g. RAPID2028abc
   nside integer NOT NULL,             -- the sky tile (HEALPix nested) holding the object: the
   tile bigint NOT NULL,               -- unit of partitioned association
   ra double precision NOT NULL,       -- weighted mean of its detections, degrees
@@ -26,6 +26,7 @@ CREATE INDEX objects_tile ON objects (nside, tile);
 -- Forced PSF photometry at an object's position on a difference image (one row per object
 -- and science job), measured by a post-processing job and registered from its result record.
 CREATE TABLE forced_sources (
+  id bigserial UNIQUE,                -- diaForcedSourceId in alert packets
   object_id bigint NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
   diff_job_id bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,   -- the science job
   job_id bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,        -- the job that measured it

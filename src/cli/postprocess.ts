@@ -1,10 +1,14 @@
 import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { DEFAULT_STREAM } from '../alerts/index.ts';
+import { writeAlerts } from '../ops/alerts.ts';
 import { addBackendOptions, withContext } from '../ops/context.ts';
 import { findObject, formatLightCurve, lightCurve, plotLightCurve } from '../ops/lightcurve.ts';
 import { DEFAULT_MATCH_RADIUS, postprocess } from '../ops/postprocess.ts';
 import { UsageError } from '../util/errors.ts';
 import { parseIndex, parseNumber, printJson } from './options.ts';
+import { ProgressReporter } from './progress.ts';
 
 export function registerPostprocessCommands(program: Command): void {
   addBackendOptions(
@@ -57,6 +61,51 @@ export function registerPostprocessCommands(program: Command): void {
       if (opts.json) printJson(s);
       else process.stdout.write(`${JSON.stringify(s)}\n`);
       process.exitCode = s.exitCode;
+    });
+  });
+
+  addBackendOptions(
+    program
+      .command('alerts')
+      .description(
+        'write an alert packet (Avro, LSST layout with Roman additions) for every vetted difference-image source of a run, one .avro file per difference image; optionally publish them to NATS JetStream',
+      )
+      .option('--run <id>', 'the run (default: the latest)')
+      .requiredOption('--out <uri>', 'folder or s3://bucket/prefix for the .avro files')
+      .option('--publish <url>', 'also publish each packet to NATS JetStream, e.g. nats://127.0.0.1:4222')
+      .option('--stream <name>', 'JetStream stream for --publish', DEFAULT_STREAM)
+      .option('--json', 'print the summary as indented JSON (default: one line of JSON)')
+      .addHelpText(
+        'after',
+        '\nRun `rapid postprocess` first: packets need objects and cutouts.\nExit codes: 0 done; 64 bad option; 65 a packet does not fit the schema; 66 no such run; 75 NATS unreachable.',
+      ),
+  ).action(async (opts: Record<string, string | boolean | undefined>) => {
+    const runId = opts.run === undefined ? undefined : parseIndex(String(opts.run), '--run');
+    const outOpt = String(opts.out);
+    const out = outOpt.startsWith('s3://') ? outOpt : resolve(outOpt);
+    const publish = opts.publish === undefined ? undefined : String(opts.publish);
+    if (publish !== undefined && !/^nats:\/\/[^/]+$/.test(publish))
+      throw new UsageError(`--publish must be nats://HOST:PORT, got '${publish}'`);
+    await withContext(opts, async (ctx) => {
+      const progress = new ProgressReporter('alerts');
+      const s = await writeAlerts(ctx.db, {
+        runId,
+        out,
+        stores: ctx.stores,
+        publish,
+        stream: String(opts.stream),
+        onImage: (p) => progress.update(p.done, p.total, `${p.packets} packets`),
+      });
+      process.stderr.write(
+        `rapid: run ${s.run}: ${s.packets} alert packets in ${s.files.length} files under ${out}` +
+          (s.published
+            ? `; ${s.published.published} published, ${s.published.duplicates} already in the stream`
+            : '') +
+          (s.skipped > 0 ? `; ${s.skipped} sources without cutouts (run \`rapid postprocess\`)` : '') +
+          '\n',
+      );
+      if (opts.json) printJson(s);
+      else process.stdout.write(`${JSON.stringify(s)}\n`);
     });
   });
 

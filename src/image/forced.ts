@@ -101,5 +101,11 @@ export function forcedPhotometry(
       chi2 += (d - background - flux * stamp[j * side + i]) ** 2 / v;
     }
   }
-  return { flux, fluxErr: Math.sqrt(sPPV) / sPP, chi2: npix > 1 ? chi2 / (npix - 1) : Number.NaN, npix, flags };
+  return {
+    flux,
+    fluxErr: Math.sqrt(sPPV) / sPP,
+    chi2: npix > 1 ? chi2 / (npix - 1) : Number.NaN,
+    npix,
+    flags,
+  };
 }

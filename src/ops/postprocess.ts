@@ -56,7 +56,7 @@ export interface PostprocessOptions {
   concurrency?: number;
   /** Extra arguments for each job (e.g. --s3-endpoint URL). */
   jobArgs?: string[];
-  /** Object name prefix (default R: R28aaa…). */
+  /** Object name prefix (default RAPID: RAPID2028abc). */
   namePrefix?: string;
   progress?: boolean;
   procDate?: string;
@@ -113,7 +113,7 @@ export async function postprocess(db: Db, o: PostprocessOptions): Promise<Postpr
   const t1 = performance.now();
   const association = await associateRun(db, run, radius, {
     allSources: o.allSources ?? false,
-    namePrefix: o.namePrefix ?? 'R',
+    namePrefix: o.namePrefix ?? 'RAPID',
   });
   const t2 = performance.now();
   const forced = await forcedPhotometry(db, run, o);
@@ -276,11 +276,30 @@ export async function associateRun(
   }
   let newObjects = 0;
   const touched = new Set<number>();
-  const runTiles = async (tiles: number[], members: SourceRow[]) => {
-    const known = await db.query<ObjectRow>(
-      'SELECT id, ra, dec, weight FROM objects WHERE nside = $1 AND tile = ANY($2::bigint[])',
-      [nside, tiles],
-    );
+  // Tiles are associated independently; their results are written in batches (one transaction
+  // per batch of about 100,000 sources) because a round trip per tile costs more than the work.
+  let pending: { a: Association; members: SourceRow[]; detections: Detection[] }[] = [];
+  let pendingSources = 0;
+  const flush = async () => {
+    if (pending.length === 0) return;
+    newObjects += await writeAssociation(db, nside, pending, touched);
+    pending = [];
+    pendingSources = 0;
+  };
+  // The objects already known in these tiles, read in one query.
+  const knownOf = new Map<number, ObjectRow[]>();
+  for (const k of await db.query<ObjectRow & { tile: number }>(
+    'SELECT id, ra, dec, weight, tile FROM objects WHERE nside = $1 AND tile = ANY($2::bigint[])',
+    [nside, [...byTile.keys()]],
+  ))
+    knownOf.set(Number(k.tile), [...(knownOf.get(Number(k.tile)) ?? []), k]);
+  const runTiles = async (tiles: number[], members: SourceRow[], loaded: boolean) => {
+    const known = loaded
+      ? tiles.flatMap((t) => knownOf.get(t) ?? [])
+      : await db.query<ObjectRow>(
+          'SELECT id, ra, dec, weight FROM objects WHERE nside = $1 AND tile = ANY($2::bigint[])',
+          [nside, tiles],
+        );
     const detections: Detection[] = members.map((s) => ({
       id: Number(s.id),
       ra: s.ra,
@@ -293,11 +312,15 @@ export async function associateRun(
       known.map((k) => ({ id: Number(k.id), ra: k.ra, dec: k.dec, weight: k.weight })),
       radiusArcsec,
     );
-    newObjects += await writeAssociation(db, nside, a, detections, members, touched);
+    pending.push({ a, members, detections });
+    pendingSources += members.length;
+    if (pendingSources >= 100_000) await flush();
   };
-  // Tiles are independent; with one database connection (PGlite) they are written in turn.
-  for (const [tile, members] of byTile) await runTiles([tile], members);
-  if (seam.length > 0) await runTiles([...seamTileSet], seam);
+  for (const [tile, members] of byTile) await runTiles([tile], members, true);
+  await flush();
+  // Sources at tile edges last, against the objects (now stored) of every tile they touch.
+  if (seam.length > 0) await runTiles([...seamTileSet], seam, false);
+  await flush();
   const updated = await refreshObjects(db, [...touched], nside, o.namePrefix);
   return {
     radiusArcsec,
@@ -313,19 +336,19 @@ export async function associateRun(
 async function writeAssociation(
   db: Db,
   nside: number,
-  a: Association,
-  detections: Detection[],
-  members: SourceRow[],
+  batch: { a: Association; members: SourceRow[]; detections: Detection[] }[],
   touched: Set<number>,
 ): Promise<number> {
-  const fresh = a.objects.filter((x) => x.id === undefined);
+  const fresh = batch.flatMap(({ a, detections }) =>
+    a.objects.filter((x) => x.id === undefined).map((x) => ({ x, detections })),
+  );
   return db.transaction(async (tx) => {
     if (fresh.length > 0) {
       const ids = await tx.query<{ id: number }>(
         "SELECT nextval(pg_get_serial_sequence('objects', 'id')) AS id FROM generate_series(1, $1)",
         [fresh.length],
       );
-      fresh.forEach((x, i) => {
+      fresh.forEach(({ x }, i) => {
         x.id = Number(ids[i].id);
       });
       await tx.query(
@@ -335,23 +358,29 @@ async function writeAssociation(
            $9::float8[]) AS u(id, tile, ra, dec, weight, n, first, last)`,
         [
           nside,
-          fresh.map((x) => x.id),
-          fresh.map((x) => tileOf(x.ra, x.dec, nside)),
-          fresh.map((x) => x.ra),
-          fresh.map((x) => x.dec),
-          fresh.map((x) => x.weight),
-          fresh.map((x) => x.members.length),
-          fresh.map((x) => detections[x.members[0]].mjd),
-          fresh.map((x) => detections[x.members[x.members.length - 1]].mjd),
+          fresh.map(({ x }) => x.id),
+          fresh.map(({ x }) => tileOf(x.ra, x.dec, nside)),
+          fresh.map(({ x }) => x.ra),
+          fresh.map(({ x }) => x.dec),
+          fresh.map(({ x }) => x.weight),
+          fresh.map(({ x }) => x.members.length),
+          fresh.map(({ x, detections }) => detections[x.members[0]].mjd),
+          fresh.map(({ x, detections }) => detections[x.members[x.members.length - 1]].mjd),
         ],
       );
     }
-    const objectIds = Array.from(a.objectOf, (o) => a.objects[o].id!);
+    const sourceIds: number[] = [];
+    const objectIds: number[] = [];
+    for (const { a, members } of batch)
+      members.forEach((s, i) => {
+        sourceIds.push(Number(s.id));
+        objectIds.push(a.objects[a.objectOf[i]].id!);
+      });
     for (const id of objectIds) touched.add(id);
     await tx.query(
       `UPDATE diff_sources SET object_id = u.object FROM unnest($1::bigint[], $2::bigint[]) AS u(id, object)
        WHERE diff_sources.id = u.id`,
-      [members.map((s) => Number(s.id)), objectIds],
+      [sourceIds, objectIds],
     );
     return fresh.length;
   });

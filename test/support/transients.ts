@@ -24,9 +24,15 @@ export interface TruthTransient {
  * Then the reference holds (nearly) none of its light whatever the co-add's clipping did, and
  * the true difference flux is just its flux at the epoch.
  */
-export function quietInReference(t: TruthTransient, reference: readonly ReferenceEpoch[], limit: number): boolean {
+export function quietInReference(
+  t: TruthTransient,
+  reference: readonly ReferenceEpoch[],
+  limit: number,
+): boolean {
   const covering = reference.filter((r) => r.covers(t.ra, t.dec));
-  return covering.length > 0 && covering.every((r) => (t.flux.get(Math.round(r.mjd * 1e4) / 1e4) ?? 0) <= limit);
+  return (
+    covering.length > 0 && covering.every((r) => (t.flux.get(Math.round(r.mjd * 1e4) / 1e4) ?? 0) <= limit)
+  );
 }
 
 export async function readTransients(sim: string): Promise<Map<string, TruthTransient>> {
