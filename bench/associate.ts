@@ -98,7 +98,9 @@ async function load(db: Db, det: Detection[]): Promise<number> {
 
 async function main() {
   const det = detections();
-  console.log(`association benchmark: ${det.length} detections of ${Math.ceil(N / EPOCHS)} objects at ${EPOCHS} epochs`);
+  console.log(
+    `association benchmark: ${det.length} detections of ${Math.ceil(N / EPOCHS)} objects at ${EPOCHS} epochs`,
+  );
   const memory: number[] = [];
   for (let r = 0; r < RUNS; r++) {
     const t0 = performance.now();
@@ -149,7 +151,9 @@ async function main() {
       }
     }
     const t = median(times);
-    console.log(`  ${backend}: median ${t.toFixed(1)} s = ${Math.round(det.length / t)} sources/s (goal ≥ 20,000)`);
+    console.log(
+      `  ${backend}: median ${t.toFixed(1)} s = ${Math.round(det.length / t)} sources/s (goal ≥ 20,000)`,
+    );
   }
 }
 
