@@ -12,7 +12,8 @@
 
 import { fastFftSize } from './mixed-radix.ts';
 import { defaultFftPool, type FftPool } from './pool.ts';
-import { type RealArray, RealFft2d } from './real2d.ts';
+import type { RealArray } from './real2d.ts';
+import { fftPlan } from './tasks.ts';
 
 export { sharedFloat32, sharedFloat64 } from '../workers.ts';
 export { ComplexFft, factorize, fastFftSize, goodFftSize, isSmooth } from './mixed-radix.ts';
@@ -52,27 +53,16 @@ export function mixedRadixBackend(pool?: FftPool): FftBackend {
 /**
  * Our mixed-radix FFT on the calling thread alone: for work already shared out by larger pieces
  * (one ZOGY sub-image per worker thread), where splitting each transform would only add
- * synchronisation. Plans are kept per size.
+ * synchronisation. Plans are kept per size (and shared with this thread's pool tasks).
  */
 export function serialBackend(): FftBackend {
-  const plans = new Map<string, RealFft2d>();
-  const plan = (width: number, height: number) => {
-    const key = `${width}x${height}`;
-    let f = plans.get(key);
-    if (!f) {
-      if (plans.size >= 4) plans.delete(plans.keys().next().value!);
-      f = new RealFft2d(width, height);
-      plans.set(key, f);
-    }
-    return f;
-  };
   return {
     name: 'mixed-radix (serial)',
     precision: 'float64',
     goodSize: (n) => fastFftSize(n, 2),
     sharedMemory: false,
-    forward: async (image, width, height, spectrum) => plan(width, height).forward(image, spectrum),
-    inverse: async (spectrum, width, height, output) => plan(width, height).inverse(spectrum, output),
+    forward: async (image, width, height, spectrum) => fftPlan(width, height).forward(image, spectrum),
+    inverse: async (spectrum, width, height, output) => fftPlan(width, height).inverse(spectrum, output),
   };
 }
 

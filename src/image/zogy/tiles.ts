@@ -15,6 +15,7 @@ import { sharedFloat32, sharedUint8, toShared } from '../workers.ts';
 import { DifferencePsf } from './psf.ts';
 import type { ZogyTileReply, ZogyTileTask } from './worker.ts';
 import {
+  checkImages,
   type ZogyCache,
   type ZogyImages,
   type ZogyInput,
@@ -180,15 +181,7 @@ export async function zogyTiled(input: TiledZogyInput, backend?: FftBackend): Pr
   if (!(tileSize >= 64) || !(overlap >= 8))
     throw new BadInputError(`tiles must be ≥ 64 px with ≥ 8 px overlap`);
   const n = w * h;
-  for (const [name, a] of [
-    ['science', input.science],
-    ['reference', input.reference],
-    ['science variance', input.scienceVariance],
-    ['reference variance', input.referenceVariance],
-    ['mask', input.mask ?? new Uint8Array(n)],
-  ] as const) {
-    if (a.length !== n) throw new BadInputError(`${name} has ${a.length} pixels, expected ${w}×${h}`);
-  }
+  checkImages(input);
   const xs = cuts(w, tileSize);
   const ys = cuts(h, tileSize);
   const plans: TilePlan[] = [];

@@ -163,6 +163,26 @@ function supportSide(plane: ArrayLike<number>, W: number, H: number, max: number
   return Math.min(side, max);
 }
 
+/** Every image (and the mask, when given) has width × height pixels. */
+export function checkImages(
+  input: Pick<
+    ZogyInput,
+    'width' | 'height' | 'science' | 'reference' | 'scienceVariance' | 'referenceVariance' | 'mask'
+  >,
+): void {
+  const { width: w, height: h } = input;
+  for (const [name, a] of [
+    ['science', input.science],
+    ['reference', input.reference],
+    ['science variance', input.scienceVariance],
+    ['reference variance', input.referenceVariance],
+    ['mask', input.mask],
+  ] as const) {
+    if (a && a.length !== w * h)
+      throw new BadInputError(`${name} has ${a.length} pixels, expected ${w}×${h}`);
+  }
+}
+
 /** Zero padding around an image so that kernels built from PSFs of this side never wrap around. */
 export function zogyPadding(psfSide: number): number {
   return Math.max(16, 2 * psfSide);
@@ -329,14 +349,7 @@ export async function zogy(
 ): Promise<ZogyResult> {
   const { width: w, height: h } = input;
   const n = w * h;
-  for (const [name, a] of [
-    ['science', input.science],
-    ['reference', input.reference],
-    ['science variance', input.scienceVariance],
-    ['reference variance', input.referenceVariance],
-  ] as const) {
-    if (a.length !== n) throw new BadInputError(`${name} has ${a.length} pixels, expected ${w}×${h}`);
-  }
+  checkImages(input);
   const sideN = checkPsf(input.sciencePsf, 'science', w, h);
   const sideR = checkPsf(input.referencePsf, 'reference', w, h);
   const { scienceSigma: sn, referenceSigma: sr, fluxRatio: Fn } = input;
