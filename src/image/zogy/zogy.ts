@@ -413,7 +413,7 @@ export async function zogy(
   const inv = async (spec: Float64Array) =>
     (await backend.inverse(spec, W, H, outputs.pop())) as Float32Array;
   const shift = input.referenceShift ?? [0, 0];
-  const { Kn, Kr, c } = k;
+  const { Kn, Kr, c, kn2, kr2, Kn2, Kr2 } = k;
 
   // D̂ = K̂_n N̂ − K̂_r R̂ (in B);  Ŝ_N = c K̂_n N̂ (in C);  Ŝ = Ŝ_N − c K̂_r R̂ (in A).
   await fwd(input.science);
@@ -449,20 +449,20 @@ export async function zogy(
   for (let i = 0; i < nh2; i += 2) {
     const a = A[i];
     const b = A[i + 1];
-    B[i] = k.kn2[i] * a - k.kn2[i + 1] * b;
-    B[i + 1] = k.kn2[i] * b + k.kn2[i + 1] * a;
-    C[i] = k.Kn2[i] * a - k.Kn2[i + 1] * b;
-    C[i + 1] = k.Kn2[i] * b + k.Kn2[i + 1] * a;
+    B[i] = kn2[i] * a - kn2[i + 1] * b;
+    B[i + 1] = kn2[i] * b + kn2[i + 1] * a;
+    C[i] = Kn2[i] * a - Kn2[i + 1] * b;
+    C[i + 1] = Kn2[i] * b + Kn2[i + 1] * a;
   }
   await fwd(input.referenceVariance, sr * sr);
   phaseShift(A, W, H, shift[0], shift[1]);
   for (let i = 0; i < nh2; i += 2) {
     const a = A[i];
     const b = A[i + 1];
-    B[i] += k.kr2[i] * a - k.kr2[i + 1] * b;
-    B[i + 1] += k.kr2[i] * b + k.kr2[i + 1] * a;
-    C[i] += k.Kr2[i] * a - k.Kr2[i + 1] * b;
-    C[i + 1] += k.Kr2[i] * b + k.Kr2[i + 1] * a;
+    B[i] += kr2[i] * a - kr2[i + 1] * b;
+    B[i + 1] += kr2[i] * b + kr2[i + 1] * a;
+    C[i] += Kr2[i] * a - Kr2[i + 1] * b;
+    C[i + 1] += Kr2[i] * b + Kr2[i + 1] * a;
   }
   const VS = await inv(B);
   const VD = await inv(C);
@@ -602,13 +602,22 @@ async function kernelSpectra(
 export function phaseShift(spec: Float64Array, W: number, H: number, dx: number, dy: number): void {
   if (dx === 0 && dy === 0) return;
   const half = (W >> 1) + 1;
+  // The ramp is separable: e^(−2πi (kx dx / W + fy dy)) = row factor × column factor.
+  const rx = new Float64Array(2 * half);
+  for (let kx = 0; kx < half; kx++) {
+    const a = (-2 * Math.PI * kx * dx) / W;
+    rx[2 * kx] = Math.cos(a);
+    rx[2 * kx + 1] = Math.sin(a);
+  }
   for (let ky = 0; ky < H; ky++) {
-    const fy = (ky <= H / 2 ? ky : ky - H) / H;
+    const a = -2 * Math.PI * ((ky <= H / 2 ? ky : ky - H) / H) * dy;
+    const cy = Math.cos(a);
+    const sy = Math.sin(a);
+    const row = 2 * ky * half;
     for (let kx = 0; kx < half; kx++) {
-      const a = -2 * Math.PI * ((kx / W) * dx + fy * dy);
-      const c = Math.cos(a);
-      const s = Math.sin(a);
-      const k = 2 * (ky * half + kx);
+      const c = rx[2 * kx] * cy - rx[2 * kx + 1] * sy;
+      const s = rx[2 * kx] * sy + rx[2 * kx + 1] * cy;
+      const k = row + 2 * kx;
       const re = spec[k];
       const im = spec[k + 1];
       spec[k] = re * c - im * s;
