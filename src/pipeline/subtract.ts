@@ -16,6 +16,7 @@ import { fluxRatioFromImages, type MatchResult, matchStars, robustSigma } from '
 import { estimatePsf, measureStars, type PsfEstimate, type StarFit } from '../image/psf/index.ts';
 import type { PsfModel } from '../image/psf/model.ts';
 import { type ResampleKernelName, resample } from '../image/resample.ts';
+import { sharedFloat32 } from '../image/workers.ts';
 import { type TiledZogyResult, zogyTiled } from '../image/zogy/tiles.ts';
 import { dilate } from '../image/zogy/zogy.ts';
 import { BadInputError } from '../util/errors.ts';
@@ -256,8 +257,9 @@ export async function subtract(
       reference: estimateBackground({ width, height, data: ref.data }, { meshSize: mesh }),
     };
   });
-  const sciSub = new Float32Array(n);
-  const refSub = new Float32Array(n);
+  // ZOGY's inputs live in shared memory: its worker threads read them in place.
+  const sciSub = sharedFloat32(n);
+  const refSub = sharedFloat32(n);
   for (let i = 0; i < n; i++) {
     sciSub[i] = science.image.data[i] - bkg.science.level[i];
     refSub[i] = ref.data[i] - bkg.reference.level[i];
@@ -267,8 +269,8 @@ export async function subtract(
 
   // Noise: given uncertainties, or background RMS plus source noise through the gain.
   const variances = await step('noise', () => {
-    const vn = new Float32Array(n);
-    const vr = new Float32Array(n);
+    const vn = sharedFloat32(n);
+    const vr = sharedFloat32(n);
     for (let i = 0; i < n; i++) {
       vn[i] = science.uncertainty
         ? science.uncertainty[i] ** 2

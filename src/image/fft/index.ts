@@ -10,12 +10,13 @@
  * inverse divided by width·height.
  */
 
-import { goodFftSize } from './mixed-radix.ts';
+import { fastFftSize } from './mixed-radix.ts';
 import { defaultFftPool, type FftPool } from './pool.ts';
 import type { RealArray } from './real2d.ts';
+import { fftPlan } from './tasks.ts';
 
 export { sharedFloat32, sharedFloat64 } from '../workers.ts';
-export { ComplexFft, factorize, goodFftSize, isSmooth } from './mixed-radix.ts';
+export { ComplexFft, factorize, fastFftSize, goodFftSize, isSmooth } from './mixed-radix.ts';
 export { FftPool } from './pool.ts';
 export { type RealArray, RealFft2d } from './real2d.ts';
 
@@ -23,12 +24,17 @@ export interface FftBackend {
   readonly name: string;
   /** Precision of the arithmetic. */
   readonly precision: 'float32' | 'float64';
-  /** The smallest size ≥ n (even) that this backend transforms quickly. */
+  /** A size ≥ n (even) that this backend transforms quickly. */
   goodSize(n: number): number;
-  /** Forward 2-D real FFT: the half spectrum. */
-  forward(image: RealArray, width: number, height: number): Promise<Float64Array>;
-  /** Inverse 2-D real FFT, normalised; may overwrite the spectrum. */
-  inverse(spectrum: Float64Array, width: number, height: number): Promise<RealArray>;
+  /**
+   * True when the backend's threads read SharedArrayBuffers: callers that keep work buffers
+   * allocate them shared (`sharedFloat64`), which spares a copy per transform.
+   */
+  readonly sharedMemory: boolean;
+  /** Forward 2-D real FFT: the half spectrum (into `spectrum` when given). */
+  forward(image: RealArray, width: number, height: number, spectrum?: Float64Array): Promise<Float64Array>;
+  /** Inverse 2-D real FFT, normalised, into `output` when given; may overwrite the spectrum. */
+  inverse(spectrum: Float64Array, width: number, height: number, output?: RealArray): Promise<RealArray>;
 }
 
 /** Our mixed-radix FFT over a worker pool (default: one thread per core). */
@@ -37,9 +43,26 @@ export function mixedRadixBackend(pool?: FftPool): FftBackend {
   return {
     name: 'mixed-radix',
     precision: 'float64',
-    goodSize: (n) => goodFftSize(n, 2),
-    forward: (image, width, height) => p().forward(image, width, height),
-    inverse: (spectrum, width, height) => p().inverse(spectrum, width, height),
+    goodSize: (n) => fastFftSize(n, 2),
+    sharedMemory: true,
+    forward: (image, width, height, spectrum) => p().forward(image, width, height, spectrum),
+    inverse: (spectrum, width, height, output) => p().inverse(spectrum, width, height, output),
+  };
+}
+
+/**
+ * Our mixed-radix FFT on the calling thread alone: for work already shared out by larger pieces
+ * (one ZOGY sub-image per worker thread), where splitting each transform would only add
+ * synchronisation. Plans are kept per size (and shared with this thread's pool tasks).
+ */
+export function serialBackend(): FftBackend {
+  return {
+    name: 'mixed-radix (serial)',
+    precision: 'float64',
+    goodSize: (n) => fastFftSize(n, 2),
+    sharedMemory: false,
+    forward: async (image, width, height, spectrum) => fftPlan(width, height).forward(image, spectrum),
+    inverse: async (spectrum, width, height, output) => fftPlan(width, height).inverse(spectrum, output),
   };
 }
 

@@ -52,6 +52,35 @@ export function goodFftSize(n: number, multiple = 2): number {
   return m;
 }
 
+/** Relative cost of one pass of each radix (radix 4 does two factors of 2 in one pass). */
+const PASS_COST: Record<number, number> = { 4: 1, 2: 1, 3: 1.2, 5: 1.5 };
+
+/** Relative cost per element of a length-n transform: its passes, weighted by radix. */
+function passCost(n: number): number {
+  return factorize(n).reduce((a, r) => a + (PASS_COST[r] ?? r / 2), 0);
+}
+
+/**
+ * The length ≥ n (a multiple of `multiple`, smooth) that a 2-D real transform does fastest:
+ * the smallest smooth length is not always the quickest (1250 = 2·5⁴ takes longer than
+ * 1280 = 2⁸·5), so lengths up to 25% longer compete on length × weighted passes (a real
+ * transform's rows are complex transforms of half the length, its columns of the whole).
+ */
+export function fastFftSize(n: number, multiple = 2): number {
+  const first = goodFftSize(n, multiple);
+  let best = first;
+  let bestCost = Number.POSITIVE_INFINITY;
+  for (let m = first; m <= Math.max(first, 1.25 * n); m += multiple) {
+    if (!isSmooth(m)) continue;
+    const cost = m * (passCost(m) + (m % 2 === 0 ? passCost(m / 2) : passCost(m)));
+    if (cost < bestCost) {
+      best = m;
+      bestCost = cost;
+    }
+  }
+  return best;
+}
+
 interface Stage {
   radix: number;
   /** Length of the sub-transforms this stage splits. */

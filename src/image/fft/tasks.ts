@@ -20,8 +20,8 @@ export interface FftTask {
 
 const plans = new Map<string, RealFft2d>();
 
-/** A plan per size, kept for reuse (a pipeline uses a handful of sizes). */
-function plan(width: number, height: number): RealFft2d {
+/** A plan per size, kept for reuse by this thread (a pipeline uses a handful of sizes). */
+export function fftPlan(width: number, height: number): RealFft2d {
   const key = `${width}x${height}`;
   let p = plans.get(key);
   if (!p) {
@@ -33,7 +33,7 @@ function plan(width: number, height: number): RealFft2d {
 }
 
 export function runFftTask(task: FftTask): void {
-  const p = plan(task.width, task.height);
+  const p = fftPlan(task.width, task.height);
   const spectrum = new Float64Array(task.spectrum);
   const real =
     task.real && (task.realType === 'float32' ? new Float32Array(task.real) : new Float64Array(task.real));

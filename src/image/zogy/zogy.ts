@@ -21,10 +21,11 @@
  *
  * Images are padded with zeros (after background subtraction zero is the sky) to an FFT-friendly
  * size, so kernels never wrap around; NaN and masked pixels are filled with zero before the
- * transforms and set to NaN in the products after. Transforms run in float64.
+ * transforms and set to NaN in the products after. Transforms and the spectra of D and S run in
+ * float64; real-space planes are float32 (the products' precision).
  */
 import { BadInputError } from '../../util/errors.ts';
-import { type FftBackend, fftBackend } from '../fft/index.ts';
+import { type FftBackend, fftBackend, sharedFloat32, sharedFloat64 } from '../fft/index.ts';
 
 export interface ZogyInput {
   width: number;
@@ -93,32 +94,38 @@ function checkPsf(psf: Float32Array, name: string, width: number, height: number
   return side;
 }
 
-/** A padded float64 plane with `src` (NaN and masked → 0) at offset (pad, pad). */
+/** `src` (NaN and masked → fill) at offset (pad, pad) of a plane W wide, zero elsewhere. */
 function embed(
   src: ArrayLike<number>,
   w: number,
   h: number,
   W: number,
-  H: number,
   pad: number,
-  mask?: Uint8Array,
-  fill = 0,
-): Float64Array {
-  const out = new Float64Array(W * H);
+  mask: Uint8Array,
+  fill: number,
+  out: Float32Array,
+): void {
+  out.fill(0);
   for (let y = 0; y < h; y++) {
     const row = (y + pad) * W + pad;
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
       const v = src[i];
-      out[row + x] = Number.isFinite(v) && !mask?.[i] ? v : fill;
+      out[row + x] = Number.isFinite(v) && !mask[i] ? v : fill;
     }
   }
-  return out;
 }
 
 /** A centred odd-side stamp placed with its centre at (0, 0), wrapping around (for convolution). */
-function embedKernel(k: ArrayLike<number>, side: number, W: number, H: number, square = false): Float64Array {
-  const out = new Float64Array(W * H);
+function embedKernel(
+  k: ArrayLike<number>,
+  side: number,
+  W: number,
+  H: number,
+  square = false,
+  into?: Float64Array,
+): Float64Array {
+  const out = into ? into.fill(0) : new Float64Array(W * H);
   const c = (side - 1) / 2;
   for (let j = 0; j < side; j++) {
     const y = (j - c + H) % H;
@@ -156,18 +163,193 @@ function supportSide(plane: ArrayLike<number>, W: number, H: number, max: number
   return Math.min(side, max);
 }
 
-/** Subtract `reference` from `science` with ZOGY. Pure numerics (FFTs on the configured backend). */
-export async function zogy(input: ZogyInput, backend: FftBackend = fftBackend()): Promise<ZogyResult> {
+/** Every image (and the mask, when given) has width × height pixels. */
+export function checkImages(
+  input: Pick<
+    ZogyInput,
+    'width' | 'height' | 'science' | 'reference' | 'scienceVariance' | 'referenceVariance' | 'mask'
+  >,
+): void {
   const { width: w, height: h } = input;
-  const n = w * h;
   for (const [name, a] of [
     ['science', input.science],
     ['reference', input.reference],
     ['science variance', input.scienceVariance],
     ['reference variance', input.referenceVariance],
+    ['mask', input.mask],
   ] as const) {
-    if (a.length !== n) throw new BadInputError(`${name} has ${a.length} pixels, expected ${w}×${h}`);
+    if (a && a.length !== w * h)
+      throw new BadInputError(`${name} has ${a.length} pixels, expected ${w}×${h}`);
   }
+}
+
+/** Zero padding around an image so that kernels built from PSFs of this side never wrap around. */
+export function zogyPadding(psfSide: number): number {
+  return Math.max(16, 2 * psfSide);
+}
+
+export interface ZogyOptions {
+  /**
+   * FFT grid (at least the image plus twice zogyPadding on each axis); default: the backend's
+   * good size. Sub-images share one grid so that they can share kernels.
+   */
+  grid?: { width: number; height: number };
+  /** Kernels and work buffers kept from call to call (sub-images, one after another). */
+  cache?: ZogyCache;
+  /** Arrays (width×height) to write the image products into, instead of new ones. */
+  products?: ZogyImages;
+}
+
+/** The image products of ZOGY. */
+export interface ZogyImages {
+  difference: Float32Array;
+  differenceUncertainty: Float32Array;
+  score: Float32Array;
+  scoreCorr: Float32Array;
+  mask: Uint8Array;
+}
+
+/**
+ * What one call leaves for the next: kernels, used again when made from the same PSFs, noise
+ * and grid (sub-images with one PSF share them), and the work buffers of the grid (fresh
+ * buffers per sub-image would cost page faults and collections). One cache serves one call at
+ * a time.
+ */
+export interface ZogyCache {
+  kernels?: ZogyKernels;
+  buffers?: { width: number; height: number; planes: Float32Array[]; spectra: Float64Array[] };
+}
+
+/** ZOGY's noise and flux parameters: background σ of each image and F_n (F_r = 1). */
+export interface ZogyNoise {
+  sn: number;
+  sr: number;
+  Fn: number;
+}
+
+/** Everything ZOGY derives from the two PSFs and the noise on one FFT grid. */
+export interface ZogyKernels {
+  width: number;
+  height: number;
+  psfN: Float32Array;
+  psfR: Float32Array;
+  noise: ZogyNoise;
+  /** F_D. */
+  fluxScale: number;
+  /** K̂_n and K̂_r (of D) and c = F_D conj(P̂_D), so that k̂_n = c K̂_n, k̂_r = c K̂_r (of S). */
+  Kn: Float64Array;
+  Kr: Float64Array;
+  c: Float64Array;
+  /**
+   * Spectra of the squared real-space kernels k_n², k_r² (of S) and K_n², K_r² (of D), which
+   * only weigh variance maps: float32 is ample for them.
+   */
+  kn2: Float32Array;
+  kr2: Float32Array;
+  Kn2: Float32Array;
+  Kr2: Float32Array;
+  differencePsf: Float32Array;
+  /** K_n in real space (centred, odd side). */
+  scienceKernel: Float64Array;
+}
+
+/** True when `k` was made from these PSFs and noise on this grid. */
+export function kernelsMatch(
+  k: ZogyKernels,
+  psfN: Float32Array,
+  psfR: Float32Array,
+  noise: ZogyNoise,
+  width: number,
+  height: number,
+): boolean {
+  const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+  return (
+    k.width === width &&
+    k.height === height &&
+    k.noise.sn === noise.sn &&
+    k.noise.sr === noise.sr &&
+    k.noise.Fn === noise.Fn &&
+    same(k.psfN, psfN) &&
+    same(k.psfR, psfR)
+  );
+}
+
+/** ZOGY's kernels for two PSF stamps (checked as for zogy) and the noise, on a W×H grid. */
+export async function zogyKernels(
+  psfN: Float32Array,
+  psfR: Float32Array,
+  noise: ZogyNoise,
+  W: number,
+  H: number,
+  backend: FftBackend = fftBackend(),
+): Promise<ZogyKernels> {
+  const sideN = Math.round(Math.sqrt(psfN.length));
+  const sideR = Math.round(Math.sqrt(psfR.length));
+  const psfSide = Math.max(sideN, sideR);
+  const { sn, sr, Fn } = noise;
+  const Fr = 1;
+  const FD = (Fr * Fn) / Math.sqrt(sn * sn * Fr * Fr + sr * sr * Fn * Fn);
+  const psfs = { psfN, sideN, psfR, sideR };
+  const noiseFr = { sn, sr, Fn, Fr };
+  const full = await kernelSpectra(psfs, noiseFr, FD, W, H, backend, false);
+
+  // The kernels in real space, from a small grid (they reach a few PSF widths).
+  const G = backend.goodSize(Math.max(64, 8 * psfSide));
+  const small = await kernelSpectra(psfs, noiseFr, FD, G, G, backend, true);
+  const spaceOf = async (spec: Float64Array) => {
+    const plane = Float64Array.from(await backend.inverse(Float64Array.from(spec), G, G));
+    const side = supportSide(plane, G, G, G - 1);
+    return { side, stamp: cutKernel(plane, G, G, side) };
+  };
+  const kN = await spaceOf(small.kn!);
+  const kR = await spaceOf(small.kr!);
+  const KN = await spaceOf(small.Kn);
+  const KR = await spaceOf(small.Kr);
+  const pd = Float64Array.from(await backend.inverse(small.PD!, G, G));
+  const differencePsf = Float32Array.from(cutKernel(pd, G, G, psfSide));
+  {
+    let s = 0;
+    for (const v of differencePsf) s += v;
+    for (let i = 0; i < differencePsf.length; i++) differencePsf[i] /= s;
+  }
+  // One plane and one spectrum serve the four transforms.
+  const plane = new Float64Array(W * H);
+  const spectrum = new Float64Array(2 * ((W >> 1) + 1) * H);
+  const squared = async (k: { side: number; stamp: Float64Array }) =>
+    Float32Array.from(await backend.forward(embedKernel(k.stamp, k.side, W, H, true, plane), W, H, spectrum));
+  return {
+    width: W,
+    height: H,
+    psfN: psfN.slice(),
+    psfR: psfR.slice(),
+    noise: { sn, sr, Fn },
+    fluxScale: FD,
+    Kn: full.Kn,
+    Kr: full.Kr,
+    c: full.c,
+    kn2: await squared(kN),
+    kr2: await squared(kR),
+    Kn2: await squared(KN),
+    Kr2: await squared(KR),
+    differencePsf,
+    scienceKernel: KN.stamp,
+  };
+}
+
+/**
+ * Subtract `reference` from `science` with ZOGY. Pure numerics (FFTs on the given backend).
+ *
+ * Nine transforms per image: N̂, R̂, V̂_n, V̂_r forward; D, S, S_N (only for the astrometric
+ * term), V(S) and V(D) inverse; the kernels add six more unless given.
+ */
+export async function zogy(
+  input: ZogyInput,
+  backend: FftBackend = fftBackend(),
+  options: ZogyOptions = {},
+): Promise<ZogyResult> {
+  const { width: w, height: h } = input;
+  const n = w * h;
+  checkImages(input);
   const sideN = checkPsf(input.sciencePsf, 'science', w, h);
   const sideR = checkPsf(input.referencePsf, 'reference', w, h);
   const { scienceSigma: sn, referenceSigma: sr, fluxRatio: Fn } = input;
@@ -175,8 +357,8 @@ export async function zogy(input: ZogyInput, backend: FftBackend = fftBackend())
     throw new BadInputError(`background noise must be positive (science ${sn}, reference ${sr})`);
   if (!(Fn > 0) || !Number.isFinite(Fn))
     throw new BadInputError(`the flux ratio must be positive, got ${Fn}`);
-  const Fr = 1;
   const [sx, sy] = input.astrometricSigma ?? [0, 0];
+  const astrometric = sx > 0 || sy > 0;
 
   // Pixels to mask: the input mask and non-finite pixels of either image.
   const masked = new Uint8Array(n);
@@ -193,90 +375,115 @@ export async function zogy(input: ZogyInput, backend: FftBackend = fftBackend())
 
   // Padding: wide enough for the kernels, which reach a few PSF widths.
   const psfSide = Math.max(sideN, sideR);
-  const pad = Math.max(16, 2 * psfSide);
-  const W = backend.goodSize(w + 2 * pad);
-  const H = backend.goodSize(h + 2 * pad);
-  const nh = ((W >> 1) + 1) * H;
+  const pad = zogyPadding(psfSide);
+  const W = options.grid?.width ?? backend.goodSize(w + 2 * pad);
+  const H = options.grid?.height ?? backend.goodSize(h + 2 * pad);
+  if (W < w + 2 * pad || H < h + 2 * pad)
+    throw new RangeError(`FFT grid ${W}×${H} is too small for ${w}×${h} plus ${pad} px of padding`);
+  const noise = { sn, sr, Fn };
+  const cached = options.cache?.kernels;
+  const k =
+    cached && kernelsMatch(cached, input.sciencePsf, input.referencePsf, noise, W, H)
+      ? cached
+      : await zogyKernels(input.sciencePsf, input.referencePsf, noise, W, H, backend);
+  if (options.cache) options.cache.kernels = k;
+  const FD = k.fluxScale;
 
-  const fwd = (a: Float64Array) => backend.forward(a, W, H);
-  const inv = async (s: Float64Array) => Float64Array.from(await backend.inverse(s, W, H));
-  const psfs = { psfN: input.sciencePsf, sideN, psfR: input.referencePsf, sideR };
-  const noise = { sn, sr, Fn, Fr };
-  const FD = (Fr * Fn) / Math.sqrt(sn * sn * Fr * Fr + sr * sr * Fn * Fn);
-  const { Kn, Kr, kn, kr } = await kernelSpectra(psfs, noise, FD, W, H, backend);
-
-  // The kernels in real space, from a small grid (they reach a few PSF widths; computing them
-  // there saves five full-size transforms).
-  const G = backend.goodSize(Math.max(64, 8 * psfSide));
-  const small = await kernelSpectra(psfs, noise, FD, G, G, backend);
-  const spaceOf = async (spec: Float64Array) => {
-    const plane = Float64Array.from(await backend.inverse(Float64Array.from(spec), G, G));
-    const side = supportSide(plane, G, G, G - 1);
-    return { side, stamp: cutKernel(plane, G, G, side) };
+  // Work buffers: one input plane, three spectra and up to five output planes, reused from
+  // transform to transform (and from call to call through the cache).
+  const nh2 = 2 * ((W >> 1) + 1) * H;
+  let buffers = options.cache?.buffers;
+  if (!buffers || buffers.width !== W || buffers.height !== H) {
+    const f64 = (len: number) => (backend.sharedMemory ? sharedFloat64(len) : new Float64Array(len));
+    const f32 = (len: number) => (backend.sharedMemory ? sharedFloat32(len) : new Float32Array(len));
+    buffers = {
+      width: W,
+      height: H,
+      planes: Array.from({ length: 6 }, () => f32(W * H)),
+      spectra: Array.from({ length: 3 }, () => f64(nh2)),
+    };
+    if (options.cache) options.cache.buffers = buffers;
+  }
+  const [plane, ...outputs] = buffers.planes;
+  const [A, B, C] = buffers.spectra;
+  const fwd = (src: Float32Array, fill = 0) => {
+    embed(src, w, h, W, pad, masked, fill, plane);
+    return backend.forward(plane, W, H, A);
   };
-  const kN = await spaceOf(small.kn);
-  const kR = await spaceOf(small.kr);
-  const KN = await spaceOf(small.Kn);
-  const KR = await spaceOf(small.Kr);
-  const pd = Float64Array.from(await backend.inverse(small.PD, G, G));
-  const differencePsf = Float32Array.from(cutKernel(pd, G, G, psfSide));
-  {
-    let s = 0;
-    for (const v of differencePsf) s += v;
-    for (let i = 0; i < differencePsf.length; i++) differencePsf[i] /= s;
-  }
-
-  // D̂ = K̂_n N̂ − K̂_r R̂;  Ŝ_N = k̂_n N̂;  Ŝ = Ŝ_N − k̂_r R̂.
-  const N = await fwd(embed(input.science, w, h, W, H, pad, masked));
-  const Dh = new Float64Array(2 * nh);
-  const SNh = new Float64Array(2 * nh);
-  for (let k = 0; k < 2 * nh; k += 2) {
-    const a = N[k];
-    const b = N[k + 1];
-    Dh[k] = Kn[k] * a - Kn[k + 1] * b;
-    Dh[k + 1] = Kn[k] * b + Kn[k + 1] * a;
-    SNh[k] = kn[k] * a - kn[k + 1] * b;
-    SNh[k + 1] = kn[k] * b + kn[k + 1] * a;
-  }
-  const R = await fwd(embed(input.reference, w, h, W, H, pad, masked));
+  const inv = async (spec: Float64Array) =>
+    (await backend.inverse(spec, W, H, outputs.pop())) as Float32Array;
   const shift = input.referenceShift ?? [0, 0];
-  phaseShift(R, W, H, shift[0], shift[1]);
-  const Sh = R; // reuse the buffer: Ŝ = Ŝ_N − k̂_r R̂
-  for (let k = 0; k < 2 * nh; k += 2) {
-    const a = R[k];
-    const b = R[k + 1];
-    Dh[k] -= Kr[k] * a - Kr[k + 1] * b;
-    Dh[k + 1] -= Kr[k] * b + Kr[k + 1] * a;
-    const rr = kr[k] * a - kr[k + 1] * b;
-    const ri = kr[k] * b + kr[k + 1] * a;
-    Sh[k] = SNh[k] - rr;
-    Sh[k + 1] = SNh[k + 1] - ri;
+  const { Kn, Kr, c, kn2, kr2, Kn2, Kr2 } = k;
+
+  // D̂ = K̂_n N̂ − K̂_r R̂ (in B);  Ŝ_N = c K̂_n N̂ (in C);  Ŝ = Ŝ_N − c K̂_r R̂ (in A).
+  await fwd(input.science);
+  for (let i = 0; i < nh2; i += 2) {
+    const a = A[i];
+    const b = A[i + 1];
+    const tr = Kn[i] * a - Kn[i + 1] * b;
+    const ti = Kn[i] * b + Kn[i + 1] * a;
+    B[i] = tr;
+    B[i + 1] = ti;
+    C[i] = c[i] * tr - c[i + 1] * ti;
+    C[i + 1] = c[i] * ti + c[i + 1] * tr;
   }
-  const D = await inv(Dh);
-  const S = await inv(Sh);
-  const SN = await inv(SNh);
+  await fwd(input.reference);
+  phaseShift(A, W, H, shift[0], shift[1]);
+  for (let i = 0; i < nh2; i += 2) {
+    const a = A[i];
+    const b = A[i + 1];
+    const ur = Kr[i] * a - Kr[i + 1] * b;
+    const ui = Kr[i] * b + Kr[i + 1] * a;
+    B[i] -= ur;
+    B[i + 1] -= ui;
+    A[i] = C[i] - (c[i] * ur - c[i + 1] * ui);
+    A[i + 1] = C[i + 1] - (c[i] * ui + c[i + 1] * ur);
+  }
+  const S = await inv(A);
+  const D = await inv(B);
+  const SN = astrometric ? await inv(C) : undefined;
 
   // The variance of a filtered image is the variance map filtered by the squared kernel
-  // (neighbouring pixels' noise taken as independent).
-  const Vn = await fwd(embed(input.scienceVariance, w, h, W, H, pad, masked, sn * sn));
-  const vs = multiply(await fwd(embedKernel(kN.stamp, kN.side, W, H, true)), Vn);
-  const vd = multiply(await fwd(embedKernel(KN.stamp, KN.side, W, H, true)), Vn);
-  const Vr = await fwd(embed(input.referenceVariance, w, h, W, H, pad, masked, sr * sr));
-  phaseShift(Vr, W, H, shift[0], shift[1]);
-  addProduct(vs, await fwd(embedKernel(kR.stamp, kR.side, W, H, true)), Vr);
-  addProduct(vd, await fwd(embedKernel(KR.stamp, KR.side, W, H, true)), Vr);
-  const VS = await inv(vs);
-  const VD = await inv(vd);
+  // (neighbouring pixels' noise taken as independent): V(S) in B, V(D) in C.
+  await fwd(input.scienceVariance, sn * sn);
+  for (let i = 0; i < nh2; i += 2) {
+    const a = A[i];
+    const b = A[i + 1];
+    B[i] = kn2[i] * a - kn2[i + 1] * b;
+    B[i + 1] = kn2[i] * b + kn2[i + 1] * a;
+    C[i] = Kn2[i] * a - Kn2[i + 1] * b;
+    C[i + 1] = Kn2[i] * b + Kn2[i + 1] * a;
+  }
+  await fwd(input.referenceVariance, sr * sr);
+  phaseShift(A, W, H, shift[0], shift[1]);
+  for (let i = 0; i < nh2; i += 2) {
+    const a = A[i];
+    const b = A[i + 1];
+    B[i] += kr2[i] * a - kr2[i + 1] * b;
+    B[i + 1] += kr2[i] * b + kr2[i + 1] * a;
+    C[i] += Kr2[i] * a - Kr2[i + 1] * b;
+    C[i + 1] += Kr2[i] * b + Kr2[i + 1] * a;
+  }
+  const VS = await inv(B);
+  const VD = await inv(C);
 
   // Products on the original grid. Masked pixels grow by the PSF core (their fill value
   // leaks into the neighbours through the kernels).
   const grow = Math.max(1, Math.round(psfSide / 8));
-  const outMask = dilate(masked, w, h, grow);
+  const given = options.products;
+  if (
+    given &&
+    [given.difference, given.differenceUncertainty, given.score, given.scoreCorr, given.mask].some(
+      (a) => a.length !== n,
+    )
+  )
+    throw new RangeError(`ZOGY product arrays must have ${w}×${h} values`);
+  const outMask = dilate(masked, w, h, grow, given?.mask);
   const scale = Fn / FD;
-  const difference = new Float32Array(n);
-  const differenceUncertainty = new Float32Array(n);
-  const score = new Float32Array(n);
-  const scoreCorr = new Float32Array(n);
+  const difference = given?.difference ?? new Float32Array(n);
+  const differenceUncertainty = given?.differenceUncertainty ?? new Float32Array(n);
+  const score = given?.score ?? new Float32Array(n);
+  const scoreCorr = given?.scoreCorr ?? new Float32Array(n);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
@@ -292,7 +499,7 @@ export async function zogy(input: ZogyInput, backend: FftBackend = fftBackend())
       differenceUncertainty[i] = scale * Math.sqrt(Math.max(VD[p], 0));
       score[i] = S[p];
       let vast = 0;
-      if (sx > 0 || sy > 0) {
+      if (SN) {
         // S_R = S_N − S; central differences of each.
         const gxN = (SN[p + 1] - SN[p - 1]) / 2;
         const gyN = (SN[p + W] - SN[p - W]) / 2;
@@ -306,12 +513,12 @@ export async function zogy(input: ZogyInput, backend: FftBackend = fftBackend())
   return {
     difference,
     differenceUncertainty,
-    differencePsf,
+    differencePsf: k.differencePsf.slice(),
     fluxScale: FD,
     score,
     scoreCorr,
     mask: outMask,
-    scienceKernel: KN.stamp,
+    scienceKernel: k.scienceKernel.slice(),
     scale,
   };
 }
@@ -324,8 +531,9 @@ interface KernelPsfs {
 }
 
 /**
- * Spectra of ZOGY's kernels on a W×H grid: K̂_n = F_r P̂_r / den and K̂_r = F_n P̂_n / den (of D),
- * k̂_n = F_D conj(P̂_D) K̂_n and k̂_r = F_D conj(P̂_D) K̂_r (of S), and P̂_D.
+ * Spectra of ZOGY's kernels on a W×H grid: K̂_n = F_r P̂_r / den and K̂_r = F_n P̂_n / den (of D)
+ * and c = F_D conj(P̂_D); with `all`, also k̂_n = c K̂_n and k̂_r = c K̂_r (of S) and P̂_D. K̂_n and
+ * K̂_r take the place of P̂_r and P̂_n (fewer full-size arrays).
  */
 async function kernelSpectra(
   p: KernelPsfs,
@@ -334,16 +542,26 @@ async function kernelSpectra(
   W: number,
   H: number,
   backend: FftBackend,
-): Promise<{ Kn: Float64Array; Kr: Float64Array; kn: Float64Array; kr: Float64Array; PD: Float64Array }> {
+  all: boolean,
+): Promise<{
+  Kn: Float64Array;
+  Kr: Float64Array;
+  c: Float64Array;
+  kn?: Float64Array;
+  kr?: Float64Array;
+  PD?: Float64Array;
+}> {
   const { sn, sr, Fn, Fr } = noise;
-  const Pn = await backend.forward(embedKernel(p.psfN, p.sideN, W, H), W, H);
-  const Pr = await backend.forward(embedKernel(p.psfR, p.sideR, W, H), W, H);
+  const plane = embedKernel(p.psfN, p.sideN, W, H);
+  const Pn = await backend.forward(plane, W, H);
+  const Pr = await backend.forward(embedKernel(p.psfR, p.sideR, W, H, false, plane), W, H);
   const nh = ((W >> 1) + 1) * H;
-  const Kn = new Float64Array(2 * nh);
-  const Kr = new Float64Array(2 * nh);
-  const kn = new Float64Array(2 * nh);
-  const kr = new Float64Array(2 * nh);
-  const PD = new Float64Array(2 * nh);
+  const Kn = Pr;
+  const Kr = Pn;
+  const c = new Float64Array(2 * nh);
+  const kn = all ? new Float64Array(2 * nh) : undefined;
+  const kr = all ? new Float64Array(2 * nh) : undefined;
+  const PD = all ? new Float64Array(2 * nh) : undefined;
   for (let k = 0; k < nh; k++) {
     const pnr = Pn[2 * k];
     const pni = Pn[2 * k + 1];
@@ -353,36 +571,53 @@ async function kernelSpectra(
     const d =
       Math.sqrt(sn * sn * Fr * Fr * (prr * prr + pri * pri) + sr * sr * Fn * Fn * (pnr * pnr + pni * pni)) +
       1e-300;
-    Kn[2 * k] = (Fr * prr) / d;
-    Kn[2 * k + 1] = (Fr * pri) / d;
-    Kr[2 * k] = (Fn * pnr) / d;
-    Kr[2 * k + 1] = (Fn * pni) / d;
+    const knr = (Fr * prr) / d;
+    const kni = (Fr * pri) / d;
+    const krr = (Fn * pnr) / d;
+    const kri = (Fn * pni) / d;
+    Kn[2 * k] = knr;
+    Kn[2 * k + 1] = kni;
+    Kr[2 * k] = krr;
+    Kr[2 * k + 1] = kri;
     const qr = prr * pnr - pri * pni; // P̂_r P̂_n
     const qi = prr * pni + pri * pnr;
-    PD[2 * k] = (Fr * Fn * qr) / (FD * d);
-    PD[2 * k + 1] = (Fr * Fn * qi) / (FD * d);
     // F_D conj(P̂_D) = F_r F_n (qr − i qi) / d
     const cr = (Fr * Fn * qr) / d;
     const ci = (-Fr * Fn * qi) / d;
-    kn[2 * k] = cr * Kn[2 * k] - ci * Kn[2 * k + 1];
-    kn[2 * k + 1] = cr * Kn[2 * k + 1] + ci * Kn[2 * k];
-    kr[2 * k] = cr * Kr[2 * k] - ci * Kr[2 * k + 1];
-    kr[2 * k + 1] = cr * Kr[2 * k + 1] + ci * Kr[2 * k];
+    c[2 * k] = cr;
+    c[2 * k + 1] = ci;
+    if (kn && kr && PD) {
+      PD[2 * k] = (Fr * Fn * qr) / (FD * d);
+      PD[2 * k + 1] = (Fr * Fn * qi) / (FD * d);
+      kn[2 * k] = cr * knr - ci * kni;
+      kn[2 * k + 1] = cr * kni + ci * knr;
+      kr[2 * k] = cr * krr - ci * kri;
+      kr[2 * k + 1] = cr * kri + ci * krr;
+    }
   }
-  return { Kn, Kr, kn, kr, PD };
+  return { Kn, Kr, c, kn, kr, PD };
 }
 
 /** Shift the image of a half spectrum by (dx, dy) pixels: out(x, y) = in(x − dx, y − dy). */
 export function phaseShift(spec: Float64Array, W: number, H: number, dx: number, dy: number): void {
   if (dx === 0 && dy === 0) return;
   const half = (W >> 1) + 1;
+  // The ramp is separable: e^(−2πi (kx dx / W + fy dy)) = row factor × column factor.
+  const rx = new Float64Array(2 * half);
+  for (let kx = 0; kx < half; kx++) {
+    const a = (-2 * Math.PI * kx * dx) / W;
+    rx[2 * kx] = Math.cos(a);
+    rx[2 * kx + 1] = Math.sin(a);
+  }
   for (let ky = 0; ky < H; ky++) {
-    const fy = (ky <= H / 2 ? ky : ky - H) / H;
+    const a = -2 * Math.PI * ((ky <= H / 2 ? ky : ky - H) / H) * dy;
+    const cy = Math.cos(a);
+    const sy = Math.sin(a);
+    const row = 2 * ky * half;
     for (let kx = 0; kx < half; kx++) {
-      const a = -2 * Math.PI * ((kx / W) * dx + fy * dy);
-      const c = Math.cos(a);
-      const s = Math.sin(a);
-      const k = 2 * (ky * half + kx);
+      const c = rx[2 * kx] * cy - rx[2 * kx + 1] * sy;
+      const s = rx[2 * kx] * sy + rx[2 * kx + 1] * cy;
+      const k = row + 2 * kx;
       const re = spec[k];
       const im = spec[k + 1];
       spec[k] = re * c - im * s;
@@ -391,28 +626,13 @@ export function phaseShift(spec: Float64Array, W: number, H: number, dx: number,
   }
 }
 
-/** a ← a·b (complex, interleaved); returns a. */
-function multiply(a: Float64Array, b: Float64Array): Float64Array {
-  for (let k = 0; k < a.length; k += 2) {
-    const ar = a[k];
-    const ai = a[k + 1];
-    a[k] = ar * b[k] - ai * b[k + 1];
-    a[k + 1] = ar * b[k + 1] + ai * b[k];
+/** Grow a mask by `r` pixels (square neighbourhood), separably (into `out` when given). */
+export function dilate(mask: Uint8Array, w: number, h: number, r: number, into?: Uint8Array): Uint8Array {
+  if (r <= 0) {
+    if (!into) return mask.slice();
+    into.set(mask);
+    return into;
   }
-  return a;
-}
-
-/** acc ← acc + a·b (complex, interleaved). */
-function addProduct(acc: Float64Array, a: Float64Array, b: Float64Array): void {
-  for (let k = 0; k < acc.length; k += 2) {
-    acc[k] += a[k] * b[k] - a[k + 1] * b[k + 1];
-    acc[k + 1] += a[k] * b[k + 1] + a[k + 1] * b[k];
-  }
-}
-
-/** Grow a mask by `r` pixels (square neighbourhood), separably. */
-export function dilate(mask: Uint8Array, w: number, h: number, r: number): Uint8Array {
-  if (r <= 0) return mask.slice();
   const tmp = new Uint8Array(mask.length);
   for (let y = 0; y < h; y++) {
     // Two passes per row: distance to the nearest set pixel on the left and on the right.
@@ -427,7 +647,7 @@ export function dilate(mask: Uint8Array, w: number, h: number, r: number): Uint8
       if (next - x <= r) tmp[y * w + x] = 1;
     }
   }
-  const out = new Uint8Array(mask.length);
+  const out = into ? into.fill(0) : new Uint8Array(mask.length);
   for (let x = 0; x < w; x++) {
     let prev = -Infinity;
     for (let y = 0; y < h; y++) {
