@@ -21,6 +21,7 @@ import { registerStatusCommands } from './status.ts';
 import { registerSubtractCommands } from './subtract.ts';
 import { registerTileCommands } from './tile.ts';
 import { registerWcsCommands } from './wcs.ts';
+import { registerWorkerCommands } from './worker.ts';
 
 export function buildProgram(): Command {
   const program = new Command('rapid')
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerIngestCommands(program);
   registerLaunchCommands(program);
   registerJobCommands(program);
+  registerWorkerCommands(program);
   registerAggregateCommands(program);
   registerStatusCommands(program);
   registerReportCommands(program);

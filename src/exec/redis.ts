@@ -10,7 +10,7 @@
  */
 import { Socket } from 'node:net';
 import { createBunRedisClient, type IRedisClient, RedisConnection, type RedisOptions } from 'bullmq';
-import { UsageError } from '../util/errors.ts';
+import { ExitCode, RapidError, UsageError } from '../util/errors.ts';
 
 type Reply = string | number | null | Error | Reply[];
 
@@ -18,7 +18,9 @@ const CRLF = Buffer.from('\r\n');
 
 /** Encode one command as a RESP array of bulk strings. */
 function encode(command: string, args: (string | Buffer | number)[]): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length + 1}\r\n$${Buffer.byteLength(command)}\r\n${command}\r\n`)];
+  const parts: Buffer[] = [
+    Buffer.from(`*${args.length + 1}\r\n$${Buffer.byteLength(command)}\r\n${command}\r\n`),
+  ];
   for (const a of args) {
     const b = Buffer.isBuffer(a) ? a : Buffer.from(String(a));
     parts.push(Buffer.from(`$${b.length}\r\n`), b, CRLF);
@@ -114,7 +116,9 @@ export class RespClient {
           if (this.options.password !== undefined)
             await this.send(
               'AUTH',
-              this.options.username ? [this.options.username, this.options.password] : [this.options.password],
+              this.options.username
+                ? [this.options.username, this.options.password]
+                : [this.options.password],
             );
           if (this.options.db) await this.send('SELECT', [String(this.options.db)]);
         } catch (err) {
@@ -204,4 +208,26 @@ export function useRedis(url: string): RedisOptions {
       }) as never,
     ) as IRedisClient;
   return { ...o };
+}
+
+/** Fail fast, with exit 75, when Redis does not answer (BullMQ would keep reconnecting). */
+export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
+  const c = new RespClient(parseRedisUrl(url));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      c.connect().then(() => c.send('PING')),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch (err) {
+    throw new RapidError(
+      `cannot reach Redis at ${url} (${(err as Error).message}); start it or check --redis`,
+      ExitCode.TEMPORARY,
+    );
+  } finally {
+    clearTimeout(timer);
+    c.close();
+  }
 }

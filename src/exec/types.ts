@@ -40,6 +40,8 @@ export interface ExecutorSummary {
   notStarted: number;
   /** True when the run was stopped before every job had ended. */
   stopped: boolean;
+  /** Jobs handed over to run elsewhere without waiting for them (they stay queued meanwhile). */
+  submitted?: number;
 }
 
 export interface Executor {
