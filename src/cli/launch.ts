@@ -66,6 +66,7 @@ export function registerLaunchCommands(program: Command): void {
         '--wait',
         'queue and batch executors: follow the jobs, with progress, until every one has ended (default: submit them and return; rapid aggregate records how they end)',
       )
+      .option('--retry-delay <ms>', 'queue executor: first retry delay, doubled for each retry', '5000')
       .option('--batch-queue <name>', 'batch executor: AWS Batch job queue (name or ARN)')
       .option('--batch-job-definition <name>', 'batch executor: job definition (name, name:revision or ARN)')
       .option('--batch-region <region>', 'batch executor: AWS region (default: the AWS SDK’s)')
@@ -129,6 +130,7 @@ export function registerLaunchCommands(program: Command): void {
           redis: (opts.redis as string | undefined) ?? process.env.RAPID_REDIS,
           queue: opts.queue as string,
           wait: Boolean(opts.wait),
+          retryDelayMs: parseIndex(String(opts.retryDelay), '--retry-delay'),
           batch:
             executor === 'batch'
               ? {

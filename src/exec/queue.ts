@@ -106,8 +106,9 @@ export function queueEntries(jobs: PlannedJob[], runId?: number): QueueJobData[]
   for (const j of [...jobs].sort((a, b) => a.stage - b.stage)) {
     const d = data.get(j.jobId)!;
     const parent = j.dependsOn === undefined ? undefined : data.get(j.dependsOn);
-    if (parent) (parent.dependents ??= []).push(d);
-    else roots.push(d);
+    if (!parent) roots.push(d);
+    else if (parent.dependents) parent.dependents.push(d);
+    else parent.dependents = [d];
   }
   return roots;
 }

@@ -45,8 +45,6 @@ export interface QueueWorkerOptions {
   lockDurationMs?: number;
   /** How often workers look for jobs whose lock has expired. */
   stalledIntervalMs?: number;
-  /** First retry delay for the dependents this worker adds. */
-  backoffMs?: number;
   /** One event per job start and end (for the worker's log). */
   onEvent?: (e: WorkerEvent) => void;
 }
@@ -119,11 +117,11 @@ export class QueueWorker {
     if (d.referenceFailed) {
       const { jobId, exitCode } = d.referenceFailed;
       const code = exitCode === ExitCode.NO_REFERENCE ? ExitCode.NO_REFERENCE : ExitCode.MISSING_INPUT;
-      return this.fail(d, code, `its reference job ${jobId} ended with exit ${exitCode}`, true);
+      return this.fail(job, code, `its reference job ${jobId} ended with exit ${exitCode}`, true);
     }
     if (attempt > ATTEMPTS)
       return this.fail(
-        d,
+        job,
         ExitCode.TEMPORARY,
         `no result record after ${ATTEMPTS} attempts: the job was lost with its worker (crashed or killed)`,
         true,
@@ -144,7 +142,7 @@ export class QueueWorker {
     const exitCode = r.code ?? ExitCode.TEMPORARY;
     const seconds = (r.ended.getTime() - r.started.getTime()) / 1000;
     if (exitCode === ExitCode.OK || exitCode === ExitCode.SECONDARY_FAILED) {
-      await this.passOn(d, exitCode);
+      await this.passOn(job, exitCode);
       ev?.({ event: 'end', jobId: d.jobId, attempt, exitCode, seconds });
       return r.message ? { exitCode, message: r.message } : { exitCode };
     }
@@ -162,17 +160,18 @@ export class QueueWorker {
       exitCode === ExitCode.TEMPORARY
         ? `no result record after ${attempt} attempts: ${r.message ?? 'exit 75'}`
         : (r.message ?? `exit ${exitCode}`);
-    return this.fail(d, exitCode, message, !recorded, r.started);
+    return this.fail(job, exitCode, message, !recorded, r.started);
   }
 
   /** End a job for good as failed, recording it when it left no result record. */
   private async fail(
-    d: QueueJobData,
+    job: Job<QueueJobData, QueueJobReturn>,
     exitCode: number,
     message: string,
     record: boolean,
     started?: Date,
   ): Promise<never> {
+    const d = job.data;
     if (record)
       await writeFailureRecord({
         manifestUri: d.manifestUri,
@@ -185,17 +184,21 @@ export class QueueWorker {
         started,
         stores: this.stores,
       });
-    await this.passOn(d, exitCode);
+    await this.passOn(job, exitCode);
     throw new UnrecoverableError(failureReason(exitCode, message));
   }
 
-  /** Add the science jobs that waited for this reference job. */
-  private async passOn(d: QueueJobData, exitCode: number): Promise<void> {
+  /** Add the science jobs that waited for this reference job, with its retry delay. */
+  private async passOn(job: Job<QueueJobData, QueueJobReturn>, exitCode: number): Promise<void> {
+    const d = job.data;
     if (!d.dependents?.length) return;
     const ok = exitCode === ExitCode.OK || exitCode === ExitCode.SECONDARY_FAILED;
     const next = ok
       ? d.dependents
       : d.dependents.map((x) => ({ ...x, referenceFailed: { jobId: d.jobId, exitCode } }));
-    await addEntries(this.queue, next, this.options.backoffMs ?? DEFAULT_BACKOFF_MS);
+    const backoff = job.opts.backoff;
+    const delay =
+      typeof backoff === 'object' && backoff.delay !== undefined ? backoff.delay : DEFAULT_BACKOFF_MS;
+    await addEntries(this.queue, next, delay);
   }
 }

@@ -25,6 +25,8 @@ export interface RunOptions extends Omit<LaunchOptions, 'store' | 'storeConfig'>
   /** Queue executor: the Redis URL and queue name. */
   redis?: string;
   queue?: string;
+  /** Queue executor: first retry delay, ms. */
+  retryDelayMs?: number;
   /** Queue and Batch executors: follow the jobs until they end (default: submit and return). */
   wait?: boolean;
   /** Batch executor: job queue, job definition, and where its client goes. */
@@ -56,7 +58,13 @@ async function checkExecutor(o: RunOptions): Promise<void> {
 function makeExecutor(ctx: OpsContext, o: RunOptions, runId: number): Executor {
   const jobArgs = ctx.config.s3Endpoint ? ['--s3-endpoint', ctx.config.s3Endpoint] : [];
   if (o.executor === 'queue')
-    return new QueueExecutor({ redis: o.redis!, queue: o.queue, wait: o.wait, runId });
+    return new QueueExecutor({
+      redis: o.redis!,
+      queue: o.queue,
+      wait: o.wait,
+      runId,
+      backoffMs: o.retryDelayMs,
+    });
   if (o.executor === 'batch')
     return new BatchExecutor({ ...o.batch!, store: ctx.store, runId, wait: o.wait, jobArgs });
   return new LocalExecutor({ concurrency: o.concurrency, jobArgs });
