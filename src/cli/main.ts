@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, RapidError } from '../util/errors.ts';
 import { VERSION } from '../version.ts';
 import { registerAggregateCommands } from './aggregate.ts';
+import { registerBatchCommands } from './batch.ts';
 import { registerDbCommands } from './db.ts';
 import { registerDemoCommands } from './demo.ts';
 import { registerExtractCommands } from './extract.ts';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerLaunchCommands(program);
   registerJobCommands(program);
   registerWorkerCommands(program);
+  registerBatchCommands(program);
   registerAggregateCommands(program);
   registerStatusCommands(program);
   registerReportCommands(program);

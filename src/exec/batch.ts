@@ -51,8 +51,10 @@ export interface BatchExecutorOptions extends BatchSettings {
   store: ObjectStore;
   runId: number;
   wait?: boolean;
-  /** `rapid job run` arguments the environment must carry (--s3-endpoint URL). */
-  jobArgs?: string[];
+  /** Endpoint of an S3-compatible store, passed to the jobs (RAPID_S3_ENDPOINT). */
+  s3Endpoint?: string;
+  /** Children per array job at most (AWS Batch's limit unless smaller). */
+  maxArraySize?: number;
   /** A client to use (tests pass one; default a BatchClient for `region`). */
   client?: BatchClient;
 }
@@ -73,7 +75,7 @@ interface Part {
 }
 
 /** The submissions of a launch: stage 1, stage 2 without dependencies, dependent stage 2. */
-export function planSubmissions(jobs: PlannedJob[], runId: number): Part[] {
+export function planSubmissions(jobs: PlannedJob[], runId: number, maxArraySize = MAX_ARRAY_SIZE): Part[] {
   const inRun = new Set(jobs.map((j) => j.jobId));
   const groups: [string, PlannedJob[], boolean][] = [
     ['stage1', jobs.filter((j) => j.stage === 1), false],
@@ -90,10 +92,10 @@ export function planSubmissions(jobs: PlannedJob[], runId: number): Part[] {
   ];
   const parts: Part[] = [];
   for (const [label, list, dependent] of groups)
-    for (let i = 0; i < list.length; i += MAX_ARRAY_SIZE)
+    for (let i = 0; i < list.length; i += maxArraySize)
       parts.push({
-        name: `rapid-run${runId}-${label}-${i / MAX_ARRAY_SIZE}`,
-        jobs: list.slice(i, i + MAX_ARRAY_SIZE),
+        name: `rapid-run${runId}-${label}-${i / maxArraySize}`,
+        jobs: list.slice(i, i + maxArraySize),
         dependent,
       });
   return parts;
@@ -167,11 +169,9 @@ export class BatchExecutor implements Executor {
       stopped: false,
     };
     const environment = [{ name: 'RAPID_RUN_ID', value: String(o.runId) }];
-    const endpoint = o.jobArgs?.[o.jobArgs.indexOf('--s3-endpoint') + 1];
-    if (o.jobArgs?.includes('--s3-endpoint') && endpoint)
-      environment.push({ name: 'RAPID_S3_ENDPOINT', value: endpoint });
+    if (o.s3Endpoint) environment.push({ name: 'RAPID_S3_ENDPOINT', value: o.s3Endpoint });
     const stage1Ids: string[] = [];
-    for (const part of planSubmissions(jobs, o.runId)) {
+    for (const part of planSubmissions(jobs, o.runId, o.maxArraySize)) {
       const manifestList = joinUri(o.store.root, `batch/run${o.runId}/${part.name}.txt`);
       await o.store.put(manifestList, formatManifestList(part.jobs.map((j) => j.manifestUri)), {
         contentType: 'text/plain',

@@ -66,7 +66,13 @@ function makeExecutor(ctx: OpsContext, o: RunOptions, runId: number): Executor {
       backoffMs: o.retryDelayMs,
     });
   if (o.executor === 'batch')
-    return new BatchExecutor({ ...o.batch!, store: ctx.store, runId, wait: o.wait, jobArgs });
+    return new BatchExecutor({
+      ...o.batch!,
+      store: ctx.store,
+      runId,
+      wait: o.wait,
+      s3Endpoint: ctx.config.s3Endpoint,
+    });
   return new LocalExecutor({ concurrency: o.concurrency, jobArgs });
 }
 
