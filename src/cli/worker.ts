@@ -13,6 +13,7 @@ interface WorkerOptions {
   lockDuration: string;
   stalledInterval?: string;
   quiet?: boolean;
+  inProcess?: boolean;
 }
 
 export function registerWorkerCommands(program: Command): void {
@@ -31,6 +32,10 @@ export function registerWorkerCommands(program: Command): void {
       '30000',
     )
     .option('--stalled-interval <ms>', 'how often to look for such jobs (default: the lock duration)')
+    .option(
+      '--in-process',
+      'run jobs inside the worker, not as child processes: saves a process start per job, but a crashing job takes the worker down',
+    )
     .option('--quiet', 'no line per job on standard error')
     .action(async (opts: WorkerOptions) => {
       const redis = opts.redis ?? process.env.RAPID_REDIS;
@@ -43,6 +48,7 @@ export function registerWorkerCommands(program: Command): void {
         redis,
         queue: opts.queue,
         concurrency,
+        inProcess: Boolean(opts.inProcess),
         s3Endpoint: opts.s3Endpoint ?? process.env.RAPID_S3_ENDPOINT,
         lockDurationMs: parseIndex(opts.lockDuration, '--lock-duration'),
         stalledIntervalMs:

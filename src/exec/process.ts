@@ -6,7 +6,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-/** The command that runs `rapid job run`: the built CLI, or the TypeScript entry under tsx. */
+/**
+ * The command that runs `rapid job run`: env RAPID_JOB_COMMAND, else the job-only entry
+ * (job-process.ts), built or under tsx.
+ */
 export function jobCommand(): string[] {
   const env = process.env.RAPID_JOB_COMMAND;
   if (env && env.trim() !== '') return env.trim().split(/\s+/);
@@ -15,9 +18,9 @@ export function jobCommand(): string[] {
       process.execPath,
       '--import',
       import.meta.resolve('tsx'),
-      fileURLToPath(new URL('./job-entry.ts', import.meta.url)),
+      fileURLToPath(new URL('./job-process.ts', import.meta.url)),
     ];
-  return [process.execPath, fileURLToPath(new URL('../../bin/rapid.js', import.meta.url))];
+  return [process.execPath, fileURLToPath(new URL('./job-process.js', import.meta.url))];
 }
 
 export interface JobProcessOptions {

@@ -4,7 +4,8 @@
  *
  * Jobs run as child processes, not in the worker's process: a job that crashes, runs out of
  * memory or is killed takes only itself down, its memory goes back when it ends, and it is the
- * same command every other executor runs. The cost is a Node start per job (bench/queue.ts).
+ * same command every other executor runs. The cost is a Node start per job (bench/queue.ts);
+ * `inProcess` avoids it for many tiny jobs.
  *
  * - Exit 75, or a job killed by a signal, is retried (3 attempts, exponential backoff); any other
  *   exit code is final. A worker that dies (even by SIGKILL) stops renewing its jobs' locks, and
@@ -18,9 +19,9 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
-import { StoreRouter, writeFailureRecord } from '../pipeline/runner.ts';
+import { runJob, StoreRouter, writeFailureRecord } from '../pipeline/runner.ts';
 import { ExitCode } from '../util/errors.ts';
-import { signalGroup, startJobProcess } from './process.ts';
+import { type JobProcessEnd, signalGroup, startJobProcess } from './process.ts';
 import {
   ATTEMPTS,
   addEntries,
@@ -45,6 +46,11 @@ export interface QueueWorkerOptions {
   lockDurationMs?: number;
   /** How often workers look for jobs whose lock has expired. */
   stalledIntervalMs?: number;
+  /**
+   * Run jobs inside the worker instead of as child processes: no process start per job, but a
+   * job that crashes takes the worker (and its other jobs) down. For many tiny jobs only.
+   */
+  inProcess?: boolean;
   /** One event per job start and end (for the worker's log). */
   onEvent?: (e: WorkerEvent) => void;
 }
@@ -127,17 +133,7 @@ export class QueueWorker {
         true,
       );
     ev?.({ event: 'start', jobId: d.jobId, attempt });
-    const jobArgs = ['--exit-with-parent'];
-    if (this.options.s3Endpoint) jobArgs.push('--s3-endpoint', this.options.s3Endpoint);
-    const p = startJobProcess(d.manifestUri, {
-      command: this.options.command,
-      jobArgs,
-      env: this.options.env,
-      detached: true,
-      stdinPipe: true,
-    });
-    this.children.add(p.child);
-    const r = await p.done.finally(() => this.children.delete(p.child));
+    const r = await this.runOnce(d);
     // A job killed by a signal (the OOM killer, a lost machine) may well succeed next time.
     const exitCode = r.code ?? ExitCode.TEMPORARY;
     const seconds = (r.ended.getTime() - r.started.getTime()) / 1000;
@@ -161,6 +157,26 @@ export class QueueWorker {
         ? `no result record after ${attempt} attempts: ${r.message ?? 'exit 75'}`
         : (r.message ?? `exit ${exitCode}`);
     return this.fail(job, exitCode, message, !recorded, r.started);
+  }
+
+  /** Run the job once: a child process, or in this process with `inProcess`. */
+  private async runOnce(d: QueueJobData): Promise<JobProcessEnd> {
+    if (this.options.inProcess) {
+      const started = new Date();
+      const r = await runJob(d.manifestUri, { s3Endpoint: this.options.s3Endpoint, echo: false });
+      return { code: r.exitCode, signal: null, message: r.message, started, ended: new Date() };
+    }
+    const jobArgs = ['--exit-with-parent'];
+    if (this.options.s3Endpoint) jobArgs.push('--s3-endpoint', this.options.s3Endpoint);
+    const p = startJobProcess(d.manifestUri, {
+      command: this.options.command,
+      jobArgs,
+      env: this.options.env,
+      detached: true,
+      stdinPipe: true,
+    });
+    this.children.add(p.child);
+    return p.done.finally(() => this.children.delete(p.child));
   }
 
   /** End a job for good as failed, recording it when it left no result record. */
