@@ -31,7 +31,7 @@ import { joinUri } from '../store/index.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { ExitCode, UsageError } from '../util/errors.ts';
 import { formatManifestList, MANIFEST_LIST_ENV } from './manifest-list.ts';
-import { type Executor, type ExecutorEvents, type ExecutorSummary, statusOf } from './types.ts';
+import { type Executor, type ExecutorEvents, type ExecutorSummary, emptySummary, statusOf } from './types.ts';
 
 /** AWS Batch's largest array job. */
 export const MAX_ARRAY_SIZE = 10_000;
@@ -160,14 +160,7 @@ export class BatchExecutor implements Executor {
 
   async run(jobs: PlannedJob[], events: ExecutorEvents): Promise<ExecutorSummary> {
     const o = this.options;
-    const summary: ExecutorSummary = {
-      ended: 0,
-      succeeded: 0,
-      failed: 0,
-      interrupted: 0,
-      notStarted: 0,
-      stopped: false,
-    };
+    const summary = emptySummary();
     const environment = [{ name: 'RAPID_RUN_ID', value: String(o.runId) }];
     if (o.s3Endpoint) environment.push({ name: 'RAPID_S3_ENDPOINT', value: o.s3Endpoint });
     const stage1Ids: string[] = [];

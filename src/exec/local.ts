@@ -17,6 +17,7 @@ import {
   type Executor,
   type ExecutorEvents,
   type ExecutorSummary,
+  emptySummary,
   type JobEnded,
   statusOf,
 } from './types.ts';
@@ -69,14 +70,7 @@ export class LocalExecutor implements Executor {
   }
 
   async run(jobs: PlannedJob[], events: ExecutorEvents): Promise<ExecutorSummary> {
-    const summary: ExecutorSummary = {
-      ended: 0,
-      succeeded: 0,
-      failed: 0,
-      interrupted: 0,
-      notStarted: 0,
-      stopped: false,
-    };
+    const summary = emptySummary();
     const inRun = new Set(jobs.map((j) => j.jobId));
     const outcome = new Map<number, JobEnded>();
     const stage1 = jobs.filter((j) => j.stage === 1);

@@ -22,6 +22,7 @@ import {
   type Executor,
   type ExecutorEvents,
   type ExecutorSummary,
+  emptySummary,
   type JobEnded,
   statusOf,
 } from './types.ts';
@@ -146,14 +147,7 @@ export class QueueExecutor implements Executor {
   }
 
   async run(jobs: PlannedJob[], events: ExecutorEvents): Promise<ExecutorSummary> {
-    const summary: ExecutorSummary = {
-      ended: 0,
-      succeeded: 0,
-      failed: 0,
-      interrupted: 0,
-      notStarted: 0,
-      stopped: false,
-    };
+    const summary = emptySummary();
     const connection = useRedis(this.options.redis);
     const name = this.options.queue ?? DEFAULT_QUEUE;
     const backoffMs = this.options.backoffMs ?? DEFAULT_BACKOFF_MS;
@@ -213,34 +207,26 @@ export class QueueExecutor implements Executor {
       started.set(id, t);
       events.onStart?.({ jobId: id, executorJobId: jobId, started: t });
     });
-    queueEvents.on('completed', ({ jobId, returnvalue }) => {
-      const id = jobIdOf(jobId);
+    const finished = (queueId: string, exitCode: number, message: string | undefined) => {
+      const id = jobIdOf(queueId);
       if (id === undefined) return;
-      const r = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as QueueJobReturn;
-      const exitCode = typeof r?.exitCode === 'number' ? r.exitCode : ExitCode.OK;
       end({
         jobId: id,
         status: statusOf(exitCode, false),
         exitCode,
         started: started.get(id),
         ended: new Date(),
-        executorJobId: jobId,
-        message: r?.message,
-      });
-    });
-    queueEvents.on('failed', ({ jobId, failedReason }) => {
-      const id = jobIdOf(jobId);
-      if (id === undefined) return;
-      const { exitCode, message } = parseFailureReason(failedReason);
-      end({
-        jobId: id,
-        status: statusOf(exitCode, false),
-        exitCode,
-        started: started.get(id),
-        ended: new Date(),
-        executorJobId: jobId,
+        executorJobId: queueId,
         message,
       });
+    };
+    queueEvents.on('completed', ({ jobId, returnvalue }) => {
+      const r = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as QueueJobReturn;
+      finished(jobId, typeof r?.exitCode === 'number' ? r.exitCode : ExitCode.OK, r?.message);
+    });
+    queueEvents.on('failed', ({ jobId, failedReason }) => {
+      const { exitCode, message } = parseFailureReason(failedReason);
+      finished(jobId, exitCode, message);
     });
     try {
       await queueEvents.waitUntilReady();

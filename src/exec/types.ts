@@ -54,6 +54,11 @@ export interface Executor {
   interrupt(): void;
 }
 
+/** A summary with nothing ended yet. */
+export function emptySummary(): ExecutorSummary {
+  return { ended: 0, succeeded: 0, failed: 0, interrupted: 0, notStarted: 0, stopped: false };
+}
+
 export function statusOf(exitCode: number, interrupted: boolean): JobEndStatus {
   if (exitCode === 0 || exitCode === 4) return 'succeeded';
   if (interrupted) return 'interrupted';
