@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import type { Command } from 'commander';
 import { arrayIndexFromEnv, MANIFEST_LIST_ENV, manifestAt } from '../exec/manifest-list.ts';
 import { runJob, StoreRouter } from '../pipeline/runner.ts';
@@ -50,10 +51,19 @@ export function registerJobCommands(program: Command): void {
     .option('--json', 'print the result record (default: a one-line summary as JSON)')
     .option(
       '--exit-with-parent',
-      'end at once with 75 when standard input closes (the worker that started the job died; another one retries it)',
+      'end at once with 75 when standard input, a pipe from the worker that started the job, closes: the worker died, and another one retries the job',
     )
     .action(async (arg: string | undefined, opts: JobRunOptions) => {
-      if (opts.exitWithParent) {
+      // Only a pipe from the worker can tell it died (a terminal or /dev/null would end at once).
+      const piped = (() => {
+        try {
+          const st = fstatSync(0);
+          return st.isFIFO() || st.isSocket();
+        } catch {
+          return false;
+        }
+      })();
+      if (opts.exitWithParent && piped) {
         // A job whose worker died is retried elsewhere: stop now rather than race the retry.
         process.stdin.on('end', () => process.exit(ExitCode.TEMPORARY));
         process.stdin.on('error', () => process.exit(ExitCode.TEMPORARY));
