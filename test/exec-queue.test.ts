@@ -223,6 +223,41 @@ test('launching the same jobs twice adds no duplicates; without --wait the launc
   }
 });
 
+test('stop (Ctrl-C on a launch with --wait): entries not started leave the queue, the running one finishes', async (t) => {
+  if (!(await requireRedis(t))) return;
+  const queue = uniqueQueue('stop');
+  const log = join(dir, 'stop.log');
+  const w = new QueueWorker({
+    redis: REDIS_URL,
+    queue,
+    concurrency: 1,
+    command: [process.execPath, script],
+    env: { ...process.env, FAKE_LOG: log },
+  });
+  const running = w.run();
+  try {
+    const ex = new QueueExecutor({ redis: REDIS_URL, queue, wait: true });
+    const ended: JobEnded[] = [];
+    const s = await ex.run([job(50, 2, '0'), job(51, 2, '0'), job(52, 2, '0'), job(53, 2, '0')], {
+      onStart: () => ex.stop(),
+      onEnd: (e) => ended.push(e),
+    });
+    assert.deepEqual([s.ended, s.succeeded, s.notStarted, s.stopped], [1, 1, 3, true]);
+    assert.equal(ended.length, 1);
+    const q = new Queue(queue, { connection: useRedis(REDIS_URL) });
+    try {
+      assert.equal(await q.getWaitingCount(), 0, 'nothing left on the queue');
+    } finally {
+      await q.close();
+    }
+    assert.equal((await events(log)).filter((e) => e.event === 'start').length, 1);
+  } finally {
+    await w.close();
+    await running;
+    await dropQueue(queue);
+  }
+});
+
 /** Ingest `n` small images into a fresh PGlite data folder with an S3 store. */
 async function ingested(t: Parameters<typeof testEnv>[0], n: number, store?: string) {
   const env = await testEnv(t, 'pglite');

@@ -231,6 +231,8 @@ export class QueueExecutor implements Executor {
     try {
       await queueEvents.waitUntilReady();
       await addEntries(queue, roots, backoffMs);
+      // Stopped while submitting: take back what no worker has started.
+      if (this.stopping) await removeWaiting([...outstanding]);
       while (outstanding.size > 0 && !this.interrupting) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
