@@ -75,6 +75,7 @@ const config: RapidConfig = {
   store: join(dir, 'store'),
 };
 const workers: ReturnType<typeof spawn>[] = [];
+let stopping = false;
 try {
   for (let i = 0; i < JOBS; i++) {
     const d = new Date(Date.UTC(2028, 8, 1) + i * 600_000).toISOString().replace('Z', '');
@@ -82,16 +83,33 @@ try {
   }
   const ing = spawnSync(process.execPath, [CLI, 'ingest', dir, '--home', dir], { encoding: 'utf8' });
   if (ing.status !== 0) throw new Error(`ingest failed: ${ing.stderr}`);
-  for (let i = 0; i < WORKERS; i++)
-    workers.push(
-      spawn(
-        process.execPath,
-        [CLI, 'worker', '--redis', REDIS, '--queue', queue, '--concurrency', '1', '--quiet'],
-        {
-          stdio: 'ignore',
-        },
-      ),
-    );
+  for (const [name, extra] of [
+    [queue, []],
+    [queueInProcess, ['--in-process']],
+  ] as const)
+    for (let i = 0; i < WORKERS; i++)
+      workers.push(
+        spawn(
+          process.execPath,
+          [CLI, 'worker', '--redis', REDIS, '--queue', name, '--concurrency', '1', '--quiet', ...extra],
+          { stdio: ['ignore', 'ignore', 'pipe'] },
+        ),
+      );
+  // A worker that ends would leave the launcher waiting: stop the benchmark with its reason.
+  let workerDied: (err: Error) => void = () => {};
+  const died = new Promise<never>((_, reject) => {
+    workerDied = reject;
+  });
+  died.catch(() => {});
+  for (const w of workers) {
+    let err = '';
+    w.stderr?.setEncoding('utf8').on('data', (x: string) => {
+      err = (err + x).slice(-2000);
+    });
+    w.on('exit', (code) => {
+      if (!stopping) workerDied(new Error(`a worker ended with ${code}: ${err.trim()}`));
+    });
+  }
 
   const ctx = await openContext({}, { quiet: true, config });
   const base: RunOptions = {
@@ -104,7 +122,7 @@ try {
   };
   const measure = async (o: Partial<RunOptions>) => {
     const t0 = performance.now();
-    const out = await launchAndRun(ctx, { ...base, ...o });
+    const out = await Promise.race([launchAndRun(ctx, { ...base, ...o }), died]);
     const wall =
       (performance.now() - t0) / 1000 - Object.values(out.launch.timings).reduce((a, b) => a + b, 0);
     if (out.exitCode !== 0) throw new Error(`run ended with ${out.exitCode}: ${JSON.stringify(out.jobs)}`);
@@ -161,6 +179,7 @@ try {
     ),
   );
 } finally {
+  stopping = true;
   for (const w of workers) w.kill('SIGTERM');
   await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(0) : w.on('close', r)))));
   await dropQueue(queue).catch(() => {});

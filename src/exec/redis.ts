@@ -211,7 +211,7 @@ export function useRedis(url: string): RedisOptions {
 }
 
 /** Fail fast, with exit 75, when Redis does not answer (BullMQ would keep reconnecting). */
-export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
+export async function checkRedis(url: string, timeoutMs = 10_000): Promise<void> {
   const c = new RespClient(parseRedisUrl(url));
   let timer: NodeJS.Timeout | undefined;
   try {
