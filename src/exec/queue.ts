@@ -190,10 +190,12 @@ export class QueueExecutor implements Executor {
     const removeWaiting = async (ids: number[]) => {
       for (const id of ids) {
         if (!outstanding.has(id) || started.has(id)) continue;
-        if ((await queue.remove(queueJobId(id)).catch(() => 0)) === 1) {
-          outstanding.delete(id);
+        // Only entries waiting on the queue: `remove` also answers 1 for an entry not there.
+        const state = await queue.getJobState(queueJobId(id)).catch(() => 'unknown');
+        if (!['waiting', 'delayed', 'prioritized'].includes(state)) continue;
+        // 0 when a worker has just taken it (locked); counted once should removals overlap.
+        if ((await queue.remove(queueJobId(id)).catch(() => 0)) === 1 && outstanding.delete(id))
           summary.notStarted++;
-        }
       }
       if (outstanding.size === 0) this.wake();
     };
