@@ -82,6 +82,15 @@ async function events(log: string): Promise<{ id: string; event: string; code?: 
     .map((l) => JSON.parse(l));
 }
 
+async function waitingCount(name: string): Promise<number> {
+  const q = new Queue(name, { connection: useRedis(REDIS_URL) });
+  try {
+    return await q.getWaitingCount();
+  } finally {
+    await q.close();
+  }
+}
+
 function workers(queue: string, log: string, n: number): QueueWorker[] {
   return Array.from(
     { length: n },
@@ -193,12 +202,7 @@ test('launching the same jobs twice adds no duplicates; without --wait the launc
       const s = await new QueueExecutor({ redis: REDIS_URL, queue }).run(jobs, {});
       assert.equal(s.submitted, 4);
     }
-    const q = new Queue(queue, { connection: useRedis(REDIS_URL) });
-    try {
-      assert.equal(await q.getWaitingCount(), 3, 'three entries: job 43 travels with job 42');
-    } finally {
-      await q.close();
-    }
+    assert.equal(await waitingCount(queue), 3, 'three entries: job 43 travels with job 42');
     const [w] = workers(queue, log, 1);
     const running = w.run();
     const deadline = Date.now() + 60_000;
@@ -244,12 +248,7 @@ test('stop (Ctrl-C on a launch with --wait): entries not started leave the queue
     });
     assert.deepEqual([s.ended, s.succeeded, s.notStarted, s.stopped], [1, 1, 3, true]);
     assert.equal(ended.length, 1);
-    const q = new Queue(queue, { connection: useRedis(REDIS_URL) });
-    try {
-      assert.equal(await q.getWaitingCount(), 0, 'nothing left on the queue');
-    } finally {
-      await q.close();
-    }
+    assert.equal(await waitingCount(queue), 0, 'nothing left on the queue');
     assert.equal((await events(log)).filter((e) => e.event === 'start').length, 1);
   } finally {
     await w.close();
