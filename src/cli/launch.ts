@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { DEFAULT_QUEUE } from '../exec/queue.ts';
 import type { Executor } from '../exec/types.ts';
 import { addBackendOptions, withContext } from '../ops/context.ts';
 import type { LaunchPipeline } from '../ops/launch.ts';
 import { EXECUTORS, launchAndRun } from '../ops/run.ts';
 import { parseDate } from '../ops/time.ts';
 import { BadInputError, MissingInputError, UsageError } from '../util/errors.ts';
-import { parseIndex, printJson } from './options.ts';
+import { parseIndex, parseNumber, printJson } from './options.ts';
 
 async function readConfig(path: string | undefined): Promise<Record<string, Record<string, unknown>>> {
   if (path === undefined) return {};
@@ -55,10 +56,21 @@ export function registerLaunchCommands(program: Command): void {
       .option('--max-ref-inputs <n>', 'most frames co-added into a reference', '25')
       .option(
         '--executor <name>',
-        `where jobs run: ${EXECUTORS.join(', ')} (none: record them as queued)`,
+        `where jobs run: ${EXECUTORS.join(', ')} (local: processes here; queue: rapid worker processes through Redis; batch: AWS Batch array jobs; none: record them as queued)`,
         'local',
       )
       .option('--jobs <n>', 'local executor: processes at once (default: every core)')
+      .option('--redis <url>', 'queue executor: Redis URL, redis://HOST:6379 (env RAPID_REDIS)')
+      .option('--queue <name>', 'queue executor: queue name (the workers’)', DEFAULT_QUEUE)
+      .option(
+        '--wait',
+        'queue and batch executors: follow the jobs, with progress, until every one has ended (default: submit them and return; rapid aggregate records how they end)',
+      )
+      .option('--retry-delay <ms>', 'queue executor: first retry delay, doubled for each retry', '5000')
+      .option('--batch-queue <name>', 'batch executor: AWS Batch job queue (name or ARN)')
+      .option('--batch-job-definition <name>', 'batch executor: job definition (name, name:revision or ARN)')
+      .option('--batch-region <region>', 'batch executor: AWS region (default: the AWS SDK’s)')
+      .option('--batch-poll <seconds>', 'batch executor with --wait: seconds between status polls', '30')
       .option(
         '--pipeline <name>',
         'science (default) or noop (no pixel work: launch and aggregation benchmarks)',
@@ -115,6 +127,19 @@ export function registerLaunchCommands(program: Command): void {
           maxRefInputs: parseIndex(String(opts.maxRefInputs), '--max-ref-inputs'),
           config,
           concurrency,
+          redis: (opts.redis as string | undefined) ?? process.env.RAPID_REDIS,
+          queue: opts.queue as string,
+          wait: Boolean(opts.wait),
+          retryDelayMs: parseIndex(String(opts.retryDelay), '--retry-delay'),
+          batch:
+            executor === 'batch'
+              ? {
+                  jobQueue: opts.batchQueue as string,
+                  jobDefinition: opts.batchJobDefinition as string,
+                  region: opts.batchRegion as string | undefined,
+                  pollSeconds: parseNumber(String(opts.batchPoll), '--batch-poll'),
+                }
+              : undefined,
           onExecutor: (e) => {
             exec = e;
             if (interrupts > 0) e.stop();

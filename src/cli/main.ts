@@ -2,12 +2,13 @@
  * The `rapid` command: parse, call, print. Each concept registers its own subcommands.
  * Informational messages go to standard error; standard output stays machine-readable.
  */
-import { Command, CommanderError } from 'commander';
-import { ExitCode, RapidError } from '../util/errors.ts';
+import { Command } from 'commander';
 import { VERSION } from '../version.ts';
 import { registerAggregateCommands } from './aggregate.ts';
+import { registerBatchCommands } from './batch.ts';
 import { registerDbCommands } from './db.ts';
 import { registerDemoCommands } from './demo.ts';
+import { runProgram } from './errors.ts';
 import { registerExtractCommands } from './extract.ts';
 import { registerFitsCommands } from './fits.ts';
 import { registerImageCommands } from './image.ts';
@@ -22,6 +23,7 @@ import { registerStatusCommands } from './status.ts';
 import { registerSubtractCommands } from './subtract.ts';
 import { registerTileCommands } from './tile.ts';
 import { registerWcsCommands } from './wcs.ts';
+import { registerWorkerCommands } from './worker.ts';
 
 export function buildProgram(): Command {
   const program = new Command('rapid')
@@ -41,6 +43,8 @@ export function buildProgram(): Command {
   registerIngestCommands(program);
   registerLaunchCommands(program);
   registerJobCommands(program);
+  registerWorkerCommands(program);
+  registerBatchCommands(program);
   registerAggregateCommands(program);
   registerPostprocessCommands(program);
   registerStatusCommands(program);
@@ -56,30 +60,7 @@ export function buildProgram(): Command {
 
 /** Run the command line; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  try {
-    await program.parseAsync(argv);
-    return process.exitCode === undefined ? ExitCode.OK : Number(process.exitCode);
-  } catch (err) {
-    return reportError(err);
-  }
+  return runProgram(buildProgram(), argv);
 }
 
-export function reportError(err: unknown): number {
-  if (err instanceof CommanderError) {
-    // --help and --version end with a zero code; anything else is a usage error.
-    if (err.exitCode === 0) return ExitCode.OK;
-    return ExitCode.USAGE;
-  }
-  if (err instanceof RapidError) {
-    console.error(`rapid: ${err.message}`);
-    return err.exitCode;
-  }
-  const e = err as NodeJS.ErrnoException;
-  if (e && (e.code === 'ENOENT' || e.code === 'EISDIR')) {
-    console.error(`rapid: ${e.path ?? 'input'}: no such file; check the path`);
-    return ExitCode.MISSING_INPUT;
-  }
-  console.error(`rapid: internal error (please report it): ${e?.stack ?? String(err)}`);
-  return ExitCode.INTERNAL;
-}
+export { reportError } from './errors.ts';

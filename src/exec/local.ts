@@ -8,32 +8,21 @@
  *   SIGTERM (the job stops at its next step with 75, interrupted) and SIGKILL after a grace
  *   period. Jobs not started stay queued, so a later launch resumes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import type { PlannedJob } from '../ops/launch.ts';
 import { ExitCode } from '../util/errors.ts';
+import { signalGroup, startJobProcess } from './process.ts';
 import {
   type Executor,
   type ExecutorEvents,
   type ExecutorSummary,
+  emptySummary,
   type JobEnded,
   statusOf,
 } from './types.ts';
 
-/** The command that runs `rapid job run`: the built CLI, or the TypeScript entry under tsx. */
-export function jobCommand(): string[] {
-  const env = process.env.RAPID_JOB_COMMAND;
-  if (env && env.trim() !== '') return env.trim().split(/\s+/);
-  if (import.meta.url.endsWith('.ts'))
-    return [
-      process.execPath,
-      '--import',
-      import.meta.resolve('tsx'),
-      fileURLToPath(new URL('./job-entry.ts', import.meta.url)),
-    ];
-  return [process.execPath, fileURLToPath(new URL('../../bin/rapid.js', import.meta.url))];
-}
+export { jobCommand } from './process.ts';
 
 export interface LocalExecutorOptions {
   /** Processes at once; default every core. */
@@ -50,8 +39,6 @@ export interface LocalExecutorOptions {
 interface Running {
   job: PlannedJob;
   child: ChildProcess;
-  started: Date;
-  stderr: string;
 }
 
 export class LocalExecutor implements Executor {
@@ -83,19 +70,11 @@ export class LocalExecutor implements Executor {
   }
 
   async run(jobs: PlannedJob[], events: ExecutorEvents): Promise<ExecutorSummary> {
-    const summary: ExecutorSummary = {
-      ended: 0,
-      succeeded: 0,
-      failed: 0,
-      interrupted: 0,
-      notStarted: 0,
-      stopped: false,
-    };
+    const summary = emptySummary();
     const inRun = new Set(jobs.map((j) => j.jobId));
     const outcome = new Map<number, JobEnded>();
     const stage1 = jobs.filter((j) => j.stage === 1);
     let stage2 = jobs.filter((j) => j.stage !== 1);
-    const command = this.options.command ?? jobCommand();
     const end = (e: JobEnded) => {
       outcome.set(e.jobId, e);
       summary.ended++;
@@ -133,58 +112,30 @@ export class LocalExecutor implements Executor {
     };
 
     const start = (job: PlannedJob) => {
-      const args = [
-        ...command.slice(1),
-        'job',
-        'run',
-        job.manifestUri,
-        '--quiet',
-        ...(this.options.jobArgs ?? []),
-      ];
-      const child = spawn(command[0], args, {
+      const p = startJobProcess(job.manifestUri, {
+        command: this.options.command,
+        jobArgs: this.options.jobArgs,
+        env: this.options.env,
         detached: true,
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: this.options.env ?? process.env,
       });
-      const r: Running = { job, child, started: new Date(), stderr: '' };
-      this.running.set(job.jobId, r);
-      child.stderr?.setEncoding('utf8');
-      child.stderr?.on('data', (s: string) => {
-        r.stderr = (r.stderr + s).slice(-4000);
-      });
-      events.onStart?.({ jobId: job.jobId, executorJobId: String(child.pid ?? ''), started: r.started });
-      let done = false;
-      const finish = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
-        if (done) return;
-        done = true;
+      const xid = String(p.child.pid ?? '');
+      this.running.set(job.jobId, { job, child: p.child });
+      events.onStart?.({ jobId: job.jobId, executorJobId: xid, started: p.started });
+      void p.done.then((r) => {
         this.running.delete(job.jobId);
-        const interrupted = this.interrupting && (signal !== null || code === ExitCode.TEMPORARY);
-        const exitCode = code ?? (interrupted ? ExitCode.TEMPORARY : ExitCode.INTERNAL);
-        const lastLine = r.stderr
-          .trim()
-          .split('\n')
-          .pop()
-          ?.replace(/^rapid: /, '');
-        const message = error
-          ? `cannot start the job: ${error.message}`
-          : signal
-            ? `killed by ${signal}`
-            : exitCode === 0
-              ? undefined
-              : lastLine;
+        const interrupted = this.interrupting && (r.signal !== null || r.code === ExitCode.TEMPORARY);
+        const exitCode = r.code ?? (interrupted ? ExitCode.TEMPORARY : ExitCode.INTERNAL);
         end({
           jobId: job.jobId,
           status: statusOf(exitCode, interrupted),
           exitCode,
           started: r.started,
-          ended: new Date(),
-          executorJobId: String(child.pid ?? ''),
-          message,
+          ended: r.ended,
+          executorJobId: xid,
+          message: exitCode === 0 ? undefined : r.message,
         });
         this.wake();
-      };
-      child.on('error', (err) => finish(null, null, err));
-      child.on('close', (code, signal) => finish(code, signal));
+      });
     };
 
     for (;;) {
@@ -204,19 +155,6 @@ export class LocalExecutor implements Executor {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
-    }
-  }
-}
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      // already gone
     }
   }
 }

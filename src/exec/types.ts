@@ -40,6 +40,8 @@ export interface ExecutorSummary {
   notStarted: number;
   /** True when the run was stopped before every job had ended. */
   stopped: boolean;
+  /** Jobs handed over to run elsewhere without waiting for them (they stay queued meanwhile). */
+  submitted?: number;
 }
 
 export interface Executor {
@@ -50,6 +52,11 @@ export interface Executor {
   stop(): void;
   /** Stop running jobs too (they end as interrupted). */
   interrupt(): void;
+}
+
+/** A summary with nothing ended yet. */
+export function emptySummary(): ExecutorSummary {
+  return { ended: 0, succeeded: 0, failed: 0, interrupted: 0, notStarted: 0, stopped: false };
 }
 
 export function statusOf(exitCode: number, interrupted: boolean): JobEndStatus {

@@ -5,7 +5,10 @@
  * highest exit code among the jobs that failed.
  */
 import { ProgressReporter } from '../cli/progress.ts';
+import { BatchExecutor, type BatchSettings } from '../exec/batch.ts';
 import { LocalExecutor } from '../exec/local.ts';
+import { QueueExecutor } from '../exec/queue.ts';
+import { checkRedis } from '../exec/redis.ts';
 import type { Executor, ExecutorSummary } from '../exec/types.ts';
 import { ExitCode, UsageError } from '../util/errors.ts';
 import type { OpsContext } from './context.ts';
@@ -13,13 +16,22 @@ import type { Db } from './db.ts';
 import { endRun, JobStateWriter } from './jobs.ts';
 import { type LaunchOptions, type LaunchResult, launch, type PlannedJob } from './launch.ts';
 
-export const EXECUTORS = ['local', 'none'] as const;
+export const EXECUTORS = ['local', 'queue', 'batch', 'none'] as const;
 
 export interface RunOptions extends Omit<LaunchOptions, 'store' | 'storeConfig'> {
   /** Local executor: processes at once (default every core). */
   concurrency?: number;
   /** Show progress on standard error (default true). */
   progress?: boolean;
+  /** Queue executor: the Redis URL and queue name. */
+  redis?: string;
+  queue?: string;
+  /** Queue executor: first retry delay, ms. */
+  retryDelayMs?: number;
+  /** Queue and Batch executors: follow the jobs until they end (default: submit and return). */
+  wait?: boolean;
+  /** Batch executor: job queue, job definition, and where its client goes. */
+  batch?: BatchSettings;
   /** Called with the executor once it exists (to stop or interrupt it, e.g. on Ctrl-C). */
   onExecutor?: (e: Executor) => void;
 }
@@ -31,9 +43,42 @@ export interface RunOutcome {
   exitCode: number;
 }
 
-export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunOutcome> {
+/** Check what an executor needs before anything is recorded. */
+async function checkExecutor(o: RunOptions): Promise<void> {
   if (!(EXECUTORS as readonly string[]).includes(o.executor))
     throw new UsageError(`--executor must be one of ${EXECUTORS.join(', ')}, got '${o.executor}'`);
+  if (o.executor === 'queue') {
+    if (!o.redis)
+      throw new UsageError('--executor queue needs --redis redis://HOST:6379 (or env RAPID_REDIS)');
+    await checkRedis(o.redis);
+  }
+  if (o.executor === 'batch' && (!o.batch?.jobQueue || !o.batch.jobDefinition))
+    throw new UsageError('--executor batch needs --batch-queue and --batch-job-definition');
+}
+
+function makeExecutor(ctx: OpsContext, o: RunOptions, runId: number): Executor {
+  const jobArgs = ctx.config.s3Endpoint ? ['--s3-endpoint', ctx.config.s3Endpoint] : [];
+  if (o.executor === 'queue')
+    return new QueueExecutor({
+      redis: o.redis!,
+      queue: o.queue,
+      wait: o.wait,
+      runId,
+      backoffMs: o.retryDelayMs,
+    });
+  if (o.executor === 'batch')
+    return new BatchExecutor({
+      ...o.batch!,
+      store: ctx.store,
+      runId,
+      wait: o.wait,
+      s3Endpoint: ctx.config.s3Endpoint,
+    });
+  return new LocalExecutor({ concurrency: o.concurrency, jobArgs });
+}
+
+export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunOutcome> {
+  await checkExecutor(o);
   const result = await launch(ctx.db, {
     ...o,
     store: ctx.store,
@@ -43,15 +88,15 @@ export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunO
     },
   });
   let executed: ExecutorSummary | undefined;
-  if (o.executor === 'local' && result.toRun.length > 0) {
-    const executor = new LocalExecutor({
-      concurrency: o.concurrency,
-      jobArgs: ctx.config.s3Endpoint ? ['--s3-endpoint', ctx.config.s3Endpoint] : [],
-    });
+  if (o.executor !== 'none' && result.toRun.length > 0) {
+    const executor = makeExecutor(ctx, o, result.runId);
     o.onExecutor?.(executor);
-    executed = await executeJobs(ctx.db, executor, result.toRun, { progress: o.progress });
-    await endRun(ctx.db, result.runId, executed.stopped ? 'interrupted' : 'ended');
-  } else if (o.executor === 'local') {
+    const follows = o.executor === 'local' || o.wait;
+    executed = await executeJobs(ctx.db, executor, result.toRun, { progress: o.progress !== false && follows });
+    // Submitted without waiting: the run goes on elsewhere; aggregation records how it ends.
+    if (executed.submitted === undefined)
+      await endRun(ctx.db, result.runId, executed.stopped ? 'interrupted' : 'ended');
+  } else if (o.executor !== 'none') {
     await endRun(ctx.db, result.runId, 'ended');
   }
   const rows = await ctx.db.query<{ status: string; exit_code: number | null; n: number }>(
@@ -71,7 +116,7 @@ export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunO
     else if (r.exit_code !== null && ![0, 4, 33].includes(r.exit_code))
       exitCode = Math.max(exitCode, r.exit_code);
   }
-  if (o.executor === 'none') left = false;
+  if (o.executor === 'none' || executed?.submitted !== undefined) left = false;
   if (left) exitCode = ExitCode.TEMPORARY;
   return { launch: result, executed, jobs: { byStatus, byExitCode }, exitCode };
 }

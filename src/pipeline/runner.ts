@@ -20,7 +20,7 @@ import { joinUri, openStore } from '../store/index.ts';
 import type { ObjectStore, PutData } from '../store/store.ts';
 import { ExitCode, RapidError } from '../util/errors.ts';
 import { VERSION } from '../version.ts';
-import { parseManifest, parseResult, toJson } from './manifest.ts';
+import { configHash, parseManifest, parseResult, toJson } from './manifest.ts';
 import { runNoopJob } from './noop.ts';
 import { runPostprocessJob } from './postprocess.ts';
 import { runReferenceJob } from './reference.ts';
@@ -336,4 +336,61 @@ function dedupe(refs: ObjectRef[]): ObjectRef[] {
 async function cleanup(tmpDir: string, ...routers: StoreRouter[]): Promise<void> {
   await rm(tmpDir, { recursive: true, force: true }).catch(() => {});
   for (const r of new Set(routers)) await r.close();
+}
+
+export interface FailureRecordOptions {
+  manifestUri: string;
+  resultUri: string;
+  jobId: number;
+  runId?: number;
+  pipeline: ResultRecord['pipeline'];
+  exitCode: number;
+  message: string;
+  started?: Date;
+  stores: StoreRouter;
+}
+
+/**
+ * A result record written by an executor on behalf of a job that ended without one (it crashed,
+ * was killed, or never ran because its reference job failed), so that aggregation registers the
+ * failure like any other. The manifest gives the run and configuration when it can be read.
+ */
+export async function writeFailureRecord(o: FailureRecordOptions): Promise<ResultRecord> {
+  let manifest: Manifest | undefined;
+  try {
+    manifest = parseManifest(await o.stores.for(o.manifestUri).getText(o.manifestUri), o.manifestUri);
+  } catch {
+    // a missing or malformed manifest is the failure being recorded
+  }
+  const config = manifest?.config ?? {};
+  const ended = new Date();
+  const started = o.started ?? ended;
+  const result: ResultRecord = {
+    version: RESULT_VERSION,
+    jobId: o.jobId,
+    runId: manifest?.runId ?? o.runId ?? 0,
+    pipeline: o.pipeline,
+    status: 'failed',
+    exitCode: o.exitCode,
+    message: o.message,
+    started: started.toISOString(),
+    ended: ended.toISOString(),
+    elapsedSeconds: (ended.getTime() - started.getTime()) / 1000,
+    steps: [],
+    products: [],
+    qa: {},
+    counts: {},
+    software: SOFTWARE,
+    config,
+    configHash: manifest?.configHash ?? configHash(config),
+    inputs: [],
+    manifestUri: o.manifestUri,
+    host: hostname(),
+    pid: process.pid,
+    peakRssBytes: 0,
+  };
+  await o.stores
+    .for(o.resultUri)
+    .put(o.resultUri, `${toJson(result, 2)}\n`, { contentType: 'application/json' });
+  return result;
 }

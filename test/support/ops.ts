@@ -226,3 +226,36 @@ export function rapidAsync(args: string[], options: { env?: NodeJS.ProcessEnv } 
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+export const REDIS_URL = process.env.RAPID_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** When Redis is missing: fail in CI, skip (with the reason) locally. */
+export async function requireRedis(t: TestContext): Promise<boolean> {
+  const { checkRedis } = await import('../../src/exec/redis.ts');
+  try {
+    await checkRedis(REDIS_URL);
+    return true;
+  } catch (err) {
+    const reason = `${(err as Error).message} (set RAPID_TEST_REDIS_URL; .ci/run starts Redis)`;
+    if (process.env.CI === 'true') throw new Error(`${reason}; the queue tests must run in CI`);
+    console.error(`# SKIP: ${reason}`);
+    t.skip(reason);
+    return false;
+  }
+}
+
+/** A queue name no other test uses; `dropQueue` removes its Redis keys afterwards. */
+export function uniqueQueue(what: string): string {
+  return `rapid-test-${what}-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+}
+
+export async function dropQueue(name: string): Promise<void> {
+  const { Queue } = await import('bullmq');
+  const { useRedis } = await import('../../src/exec/redis.ts');
+  const q = new Queue(name, { connection: useRedis(REDIS_URL) });
+  try {
+    await q.obliterate({ force: true });
+  } finally {
+    await q.close();
+  }
+}
