@@ -92,7 +92,9 @@ export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunO
     const executor = makeExecutor(ctx, o, result.runId);
     o.onExecutor?.(executor);
     const follows = o.executor === 'local' || o.wait;
-    executed = await executeJobs(ctx.db, executor, result.toRun, { progress: o.progress !== false && follows });
+    executed = await executeJobs(ctx.db, executor, result.toRun, {
+      progress: o.progress !== false && follows,
+    });
     // Submitted without waiting: the run goes on elsewhere; aggregation records how it ends.
     if (executed.submitted === undefined)
       await endRun(ctx.db, result.runId, executed.stopped ? 'interrupted' : 'ended');
