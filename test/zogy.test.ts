@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { encodeFits, Header, parseFits } from '../src/fits/index.ts';
 import { serialBackend } from '../src/image/fft/index.ts';
-import { psfFromImage } from '../src/image/psf/index.ts';
+import { forcedPhotometry } from '../src/image/forced.ts';
+import { GridPsf, psfFromFits, psfFromImage, psfHdus } from '../src/image/psf/index.ts';
 import type { PsfModel } from '../src/image/psf/model.ts';
+import { DifferencePsf } from '../src/image/zogy/psf.ts';
 import { type TiledZogyInput, taper, zogyTiled } from '../src/image/zogy/tiles.ts';
 import { type ZogyCache, type ZogyInput, zogy } from '../src/image/zogy/zogy.ts';
 import { BadInputError } from '../src/util/errors.ts';
@@ -149,5 +152,85 @@ describe('ZOGY in sub-images', () => {
       assert.match((e as Error).message, /non-finite/);
       return true;
     });
+  });
+});
+
+describe('difference PSF in files', () => {
+  // An undersampled science PSF (Moffat, FWHM 1.4 px) on a grid of step 1/3 px, and a kernel
+  // with a negative ring, as ZOGY's K_n has.
+  const step = 1 / 3;
+  const side = 3 * 17;
+  const alpha = 1.4 / (2 * Math.sqrt(2 ** (1 / 2.5) - 1));
+  const grid = new Float32Array(side * side);
+  const c = (side - 1) / 2;
+  for (let j = 0; j < side; j++)
+    for (let i = 0; i < side; i++)
+      grid[j * side + i] = (1 + (((i - c) * step) ** 2 + ((j - c) * step) ** 2) / alpha ** 2) ** -2.5;
+  const gsum = grid.reduce((a, b) => a + b, 0) * step * step;
+  for (let i = 0; i < grid.length; i++) grid[i] /= gsum;
+  const science = new GridPsf([grid], side, step, undefined, 17);
+  const ks = 9;
+  const kernel = new Float64Array(ks * ks);
+  for (let j = 0; j < ks; j++)
+    for (let i = 0; i < ks; i++) {
+      const r2 = (i - 4) ** 2 + (j - 4) ** 2;
+      kernel[j * ks + i] =
+        (1.3 * Math.exp(-r2 / 0.72)) / (0.72 * Math.PI) - (0.3 * Math.exp(-r2 / 4.5)) / (4.5 * Math.PI);
+    }
+  const ksum = kernel.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < kernel.length; i++) kernel[i] /= ksum;
+  const model = new DifferencePsf(science, kernel, 1);
+
+  const peakDiff = (a: Float32Array, b: Float32Array) => {
+    const sa = a.reduce((x, y) => x + y, 0);
+    const sb = b.reduce((x, y) => x + y, 0);
+    let max = 0;
+    let peak = 0;
+    for (let i = 0; i < a.length; i++) {
+      max = Math.max(max, Math.abs(a[i] / sa - b[i] / sb));
+      peak = Math.max(peak, a[i] / sa);
+    }
+    return max / peak;
+  };
+
+  test('the oversampled grid reproduces the model (K_n ⊗ P_n) at any sub-pixel phase', () => {
+    const g = model.gridAt(100, 100)!;
+    assert.ok(g, 'a grid science PSF gives a grid difference PSF');
+    assert.equal(g.step, step);
+    for (const [dx, dy] of [
+      [0, 0],
+      [0.5, 0.5],
+      [-0.33, 0.21],
+      [0.45, -0.1],
+    ]) {
+      const exact = model.stamp(100 + dx, 100 + dy);
+      assert.ok(peakDiff(exact, g.stamp(100 + dx, 100 + dy)) < 1e-3, `grid at phase ${dx}, ${dy}`);
+    }
+  });
+
+  test('PSF photometry with the model read back from diffpsf.fits is unbiased at half-pixel phases', () => {
+    const psf = psfFromFits(
+      parseFits(encodeFits(psfHdus(model.gridAt(100, 100)!, new Header(), [100, 100]))),
+    );
+    const width = 60;
+    for (const [x, y] of [
+      [30, 30],
+      [30.5, 29.5],
+      [29.7, 30.4],
+    ]) {
+      const data = new Float32Array(width * width);
+      const s = model.stamp(x, y);
+      const h = (model.size - 1) / 2;
+      for (let j = 0; j < model.size; j++)
+        for (let i = 0; i < model.size; i++)
+          data[(Math.round(y) + j - h) * width + Math.round(x) + i - h] = 1000 * s[j * model.size + i];
+      const f = forcedPhotometry(
+        { width, height: width, data, variance: new Float32Array(width * width).fill(1) },
+        psf,
+        x,
+        y,
+      );
+      assert.ok(Math.abs(f.flux / 1000 - 1) < 0.005, `flux ${f.flux} at ${x}, ${y}`);
+    }
   });
 });

@@ -9,7 +9,7 @@ import { encodeFits, type HduInput } from '../fits/index.ts';
 import { formatAsciiCatalog } from '../image/extract/catalog.ts';
 import type { ColumnDef } from '../image/extract/columns.ts';
 import type { Source } from '../image/extract/source.ts';
-import type { StarFit } from '../image/psf/index.ts';
+import { psfHdus, type StarFit } from '../image/psf/index.ts';
 import { VERSION } from '../version.ts';
 import type { Wcs } from '../wcs/index.ts';
 import { diffCatalogTable, formatDiffCatalog } from './diffcat.ts';
@@ -144,14 +144,22 @@ export function* subtractionProducts(
     bytes: image(r.zogy.scoreCorr, r, head('ZOGY Scorr (sigma units)')),
   };
   {
-    const side = Math.round(Math.sqrt(r.zogy.differencePsf.length));
+    // The centre's PSF at pixel sampling, and (PSF_DATA) the model at the science PSF's own
+    // oversampling, which PSF photometry at any sub-pixel position needs (forced photometry).
     const h = new Header();
     h.set('PRODUCT', 'PSF of the difference image (image centre), unit sum');
     h.set('FLUXSCAL', r.zogy.fluxScale, 'ZOGY F_D');
+    const cx = Math.round((r.width - 1) / 2);
+    const cy = Math.round((r.height - 1) / 2);
+    const grid = r.zogy.differencePsfModel.gridAt(cx, cy);
+    const side = Math.round(Math.sqrt(r.zogy.differencePsf.length));
     yield {
       name: 'diffpsf.fits',
       kind: 'difference-psf',
-      bytes: encodeFits([{ data: r.zogy.differencePsf, shape: [side, side], header: h }], { checksum: true }),
+      bytes: encodeFits(
+        grid ? psfHdus(grid, h, [cx, cy]) : [{ data: r.zogy.differencePsf, shape: [side, side], header: h }],
+        { checksum: true },
+      ),
     };
   }
   yield {

@@ -7,6 +7,7 @@
  * Building the model from the science PSF at the source's own phase keeps PSF photometry on D
  * exact for undersampled images, where shifting a pixel-sampled P_D would not be.
  */
+import { GridPsf } from '../psf/grid.ts';
 import type { PsfModel } from '../psf/model.ts';
 
 export class DifferencePsf implements PsfModel {
@@ -52,6 +53,42 @@ export class DifferencePsf implements PsfModel {
       }
     }
     return s;
+  }
+
+  /**
+   * The model at (x, y) as a constant grid at the science model's sampling, for files: a
+   * pixel-sampled stamp shifted by interpolation broadens an undersampled PSF (PSF fluxes come
+   * out several per cent high), a grid at the science PSF's own oversampling does not. K_n acts
+   * on whole pixels, so on a grid of step 1/N it shifts by N nodes:
+   *   grid_D[u] = (F_n/F_D) Σ_m grid_n[u − N m] K_n[m].
+   * Undefined when the science model is not a grid of integer oversampling.
+   */
+  gridAt(x: number, y: number): GridPsf | undefined {
+    const sci = this.science;
+    if (!(sci instanceof GridPsf)) return undefined;
+    const N = Math.round(1 / sci.step);
+    if (Math.abs(N * sci.step - 1) > 1e-9) return undefined;
+    const g = sci.gridAt(x, y);
+    const S = sci.side;
+    const ks = Math.round(Math.sqrt(this.kernel.length));
+    const hk = (ks - 1) / 2;
+    const out = new Float32Array(S * S);
+    for (let v = 0; v < S; v++) {
+      for (let u = 0; u < S; u++) {
+        let acc = 0;
+        for (let n = 0; n < ks; n++) {
+          const gv = v - N * (n - hk);
+          if (gv < 0 || gv >= S) continue;
+          for (let m = 0; m < ks; m++) {
+            const gu = u - N * (m - hk);
+            if (gu < 0 || gu >= S) continue;
+            acc += g[gv * S + gu] * this.kernel[n * ks + m];
+          }
+        }
+        out[v * S + u] = acc * this.scale;
+      }
+    }
+    return new GridPsf([out], S, sci.step, undefined, this.size);
   }
 
   fwhm(x?: number, y?: number): number {

@@ -10,6 +10,7 @@
 import { BadInputError } from '../../util/errors.ts';
 import { defaultWorkerCount, WorkerPool, workerUrl } from '../../util/pool.ts';
 import { type FftBackend, fftBackend } from '../fft/index.ts';
+import type { GridPsf } from '../psf/grid.ts';
 import type { PsfModel } from '../psf/model.ts';
 import { sharedFloat32, sharedUint8, toShared } from '../workers.ts';
 import { DifferencePsf } from './psf.ts';
@@ -48,7 +49,7 @@ export interface ZogyTile {
 export interface TiledZogyResult extends Omit<ZogyResult, 'scienceKernel' | 'scale'> {
   tiles: ZogyTile[];
   /** The difference image's PSF at any position (that of the tile whose core holds it). */
-  differencePsfModel: PsfModel;
+  differencePsfModel: PsfModel & { gridAt(x: number, y: number): GridPsf | undefined };
 }
 
 /**
@@ -106,6 +107,10 @@ class TiledPsf implements PsfModel {
   }
   fwhm(x?: number, y?: number): number {
     return this.at(x ?? 0, y ?? 0).fwhm(x, y);
+  }
+  /** See DifferencePsf.gridAt. */
+  gridAt(x: number, y: number): GridPsf | undefined {
+    return this.at(x, y).gridAt(x, y);
   }
 }
 
