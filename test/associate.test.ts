@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { associate, type Detection, seamTiles } from '../src/associate/associate.ts';
 import { setHeaderCards } from '../src/fits/edit.ts';
 import { encodeFits, parseFits, verifyBytes } from '../src/fits/index.ts';
-import { ForcedFlag, forcedPhotometry } from '../src/image/forced.ts';
+import { ForcedFlag, forcedErrorScale, forcedPhotometry } from '../src/image/forced.ts';
 import { psfFromImage } from '../src/image/psf/index.ts';
 import { Random } from '../src/sim/random.ts';
 import { tileOf } from '../src/sky/tiles.ts';
@@ -215,6 +215,55 @@ describe('forced photometry', () => {
     const sd = Math.sqrt(pulls.reduce((a, b) => a + (b - mean) ** 2, 0) / (pulls.length - 1));
     assert.ok(Math.abs(mean) < 0.2, `mean pull ${mean}`);
     assert.ok(Math.abs(sd - 1) < 0.12, `pull σ ${sd}`);
+  });
+
+  test('error scale: measured on the image, it corrects errors for correlated noise and leaves white noise alone', () => {
+    const w = 400;
+    const r = new Random(77);
+    const white = Float32Array.from({ length: w * w }, () => r.normal());
+    // Noise correlated by a [1 2 1]² smoothing (as resampling does); the variance plane holds
+    // its true per-pixel variance (Σk² = 36/256), which says nothing of the correlation.
+    const k = [1, 2, 1];
+    const smooth = new Float32Array(w * w);
+    for (let y = 1; y < w - 1; y++)
+      for (let x = 1; x < w - 1; x++) {
+        let acc = 0;
+        for (let b = -1; b <= 1; b++)
+          for (let a = -1; a <= 1; a++) acc += k[a + 1] * k[b + 1] * white[(y + b) * w + x + a];
+        smooth[y * w + x] = acc / 16;
+      }
+    const cases = [
+      { name: 'white', data: white, variance: new Float32Array(w * w).fill(1) },
+      { name: 'correlated', data: smooth, variance: new Float32Array(w * w).fill(36 / 256) },
+    ];
+    for (const c of cases) {
+      const img = { width: w, height: w, data: c.data, variance: c.variance };
+      // The truth: the scatter of flux/error at fresh positions (a grid, unlike the scale's points).
+      const pulls: number[] = [];
+      for (let y = 15.3; y < w - 15; y += 9.7)
+        for (let x = 15.6; x < w - 15; x += 9.7) {
+          const f = forcedPhotometry(img, psf, x, y);
+          pulls.push(f.flux / f.fluxErr);
+        }
+      const mean = pulls.reduce((a, b) => a + b, 0) / pulls.length;
+      const sd = Math.sqrt(pulls.reduce((a, b) => a + (b - mean) ** 2, 0) / (pulls.length - 1));
+      const e = forcedErrorScale(img, psf);
+      console.log(
+        `# ${c.name} noise: pull σ ${sd.toFixed(3)} (${pulls.length} positions); error scale ${e.scale.toFixed(3)} from ${e.samples}`,
+      );
+      assert.ok(e.samples >= 500, `${c.name}: ${e.samples} samples`);
+      assert.ok(Math.abs(e.scale / sd - 1) < 0.12, `${c.name}: scale ${e.scale} vs σ ${sd}`);
+      if (c.name === 'white') assert.ok(Math.abs(e.scale - 1) < 0.1, `white: ${e.scale}`);
+      else assert.ok(e.scale > 1.3, `correlated: ${e.scale}`);
+    }
+    // Too small to measure: scale 1.
+    assert.deepEqual(
+      forcedErrorScale(
+        { width: 20, height: 20, data: white.subarray(0, 400), variance: new Float32Array(400).fill(1) },
+        psf,
+      ).scale,
+      1,
+    );
   });
 
   test('outside the image, at its edge, and without data', () => {

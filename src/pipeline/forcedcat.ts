@@ -2,7 +2,8 @@
  * `forced.fits`, the post-processing job's forced photometry: a FITS binary table (FORCED) with
  * one row per object inside the difference image. Written by the job, read by the aggregator.
  */
-import { encodeFits, parseFits, readTable } from '../fits/index.ts';
+import { encodeFits, Header, parseFits, readTable } from '../fits/index.ts';
+import type { ErrorScale } from '../image/forced.ts';
 import { BadInputError } from '../util/errors.ts';
 
 export interface ForcedRow {
@@ -16,14 +17,20 @@ export interface ForcedRow {
   flags: number;
 }
 
-export function encodeForcedTable(rows: readonly ForcedRow[]): Uint8Array {
+export function encodeForcedTable(rows: readonly ForcedRow[], errors?: ErrorScale): Uint8Array {
   const f64 = (get: (r: ForcedRow) => number) => Float64Array.from(rows, get);
+  const header = new Header();
+  if (errors) {
+    header.set('ERRSCALE', errors.scale, 'FLUXERR = variance-propagated error x ERRSCALE');
+    header.set('ERRSAMP', errors.samples, 'positions ERRSCALE was measured at');
+  }
   return encodeFits(
     [
       { data: [], shape: [] },
       {
         kind: 'bintable',
         name: 'FORCED',
+        header,
         columns: [
           { name: 'OBJECT_ID', data: BigInt64Array.from(rows, (r) => BigInt(r.objectId)) },
           { name: 'X', data: f64((r) => r.x), unit: 'pixel' },

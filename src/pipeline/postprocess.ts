@@ -4,11 +4,12 @@
  * and cutouts of science, reference and difference around its vetted detections (alerts).
  *
  * Products: `forced.fits` (a binary table: OBJECT_ID, X, Y, FLUX, FLUXERR, CHI2, NPIX, FLAGS;
- * one row per object inside the image) and `cutouts.json` ({ "<sourceId>": { science,
+ * one row per object inside the image; FLUXERR includes the error scale measured on the image,
+ * ERRSCALE in the table's header) and `cutouts.json` ({ "<sourceId>": { science,
  * template, difference } }, each a base64 gzipped FITS stamp with its WCS).
  */
 import { readFits } from '../fits/index.ts';
-import { ForcedFlag, forcedPhotometry } from '../image/forced.ts';
+import { ForcedFlag, forcedErrorScale, forcedPhotometry } from '../image/forced.ts';
 import { psfFromFits } from '../image/psf/index.ts';
 import { ExitCode } from '../util/errors.ts';
 import { Wcs } from '../wcs/index.ts';
@@ -30,6 +31,9 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
       wcs: Wcs.fromHeader(d.header),
     };
   });
+  // Errors from per-pixel variances, corrected by the scatter measured on this image.
+  const errors = await ctx.step('error-scale', () => forcedErrorScale(diff, psf));
+  ctx.log.info('forced-photometry error scale', { ...errors });
   const rows = await ctx.step('forced-photometry', () => {
     const out: ForcedRow[] = [];
     for (const o of m.objects) {
@@ -37,12 +41,12 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
       const f = forcedPhotometry(diff, psf, p.x, p.y);
       // Objects the image does not cover are not rows: the planner only knows footprints roughly.
       if (f.flags & ForcedFlag.OUTSIDE) continue;
-      out.push({ objectId: o.objectId, x: p.x, y: p.y, ...f });
+      out.push({ objectId: o.objectId, x: p.x, y: p.y, ...f, fluxErr: f.fluxErr * errors.scale });
     }
     return out;
   });
   await ctx.step('write-forced', () =>
-    ctx.writeProduct(POSTPROCESS_PRODUCTS.forced, encodeForcedTable(rows)),
+    ctx.writeProduct(POSTPROCESS_PRODUCTS.forced, encodeForcedTable(rows, errors)),
   );
   let stamps = 0;
   if (m.cutouts.length > 0) {
@@ -60,6 +64,10 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
   return {
     exitCode: ExitCode.OK,
     counts: { objects: m.objects.length, measured: rows.length, cutouts: stamps },
-    qa: { inputsHash: typeof m.config.inputsHash === 'string' ? m.config.inputsHash : null },
+    qa: {
+      inputsHash: typeof m.config.inputsHash === 'string' ? m.config.inputsHash : null,
+      forcedErrorScale: errors.scale,
+      forcedErrorScaleSamples: errors.samples,
+    },
   };
 }
