@@ -243,6 +243,50 @@ print(json.dumps({'x': x.tolist(), 'y': y.tolist()}))
   });
 });
 
+describe('a reference season before the transients', () => {
+  test('--transients-from: no supernova or flare light before the date; the static sky is the same', async () => {
+    const options = {
+      tiles: 1,
+      epochs: 5,
+      filters: ['F158'],
+      size: 256,
+      transientsPerImage: 200,
+      seed: 3,
+      workers: 1,
+    };
+    const plain = join(dir, 'plain');
+    const late = join(dir, 'late');
+    await simulateSurvey(plain, options);
+    await simulateSurvey(late, { ...options, transientsFrom: '2028-09-11' });
+    const from = 62021; // MJD of 2028-09-11
+    const kinds = new Map(
+      (await readFile(join(late, 'Roman_TDS_transients.txt'), 'utf8'))
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/\s+/))
+        .map((v) => [v[0], v[2]]),
+    );
+    const rows = (await readFile(join(late, 'Roman_TDS_lightcurves.txt'), 'utf8'))
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/));
+    const transient = rows.filter((v) => kinds.get(v[0]) === 'supernova' || kinds.get(v[0]) === 'flare');
+    assert.ok(transient.length > 5, `only ${transient.length} transient rows`);
+    for (const v of transient)
+      assert.ok(Number(v[5]) >= from, `${kinds.get(v[0])} ${v[0]} on at MJD ${v[5]}`);
+    // Before the date the sky is the plain survey's without its transients: stars and galaxies
+    // of the first epoch are the same objects with the same fluxes.
+    const statics = async (root: string) =>
+      (await readFile(join(root, 'truth/H158/0/Roman_TDS_index_H158_0_1.txt'), 'utf8'))
+        .split('\n')
+        .filter((l) => / (star|galaxy)$/.test(l))
+        .map((l) => l.split(/\s+/).slice(0, 5).join(' '));
+    assert.deepEqual(await statics(late), await statics(plain));
+  });
+});
+
 describe('simulated detector', () => {
   test('noise-free: aperture flux of isolated bright stars equals the injected flux within 1%', async () => {
     const out = join(dir, 'noiseless');
@@ -554,6 +598,7 @@ describe('rapid simulate', () => {
       [['--size', '10'], /--size must be/],
       [['--epochs', 'two'], /--epochs must be a number/],
       [['--psf', 'gauss'], /--psf must be moffat or airy/],
+      [['--transients-from', 'soon'], /--transients-from must be a date/],
     ] as const) {
       const r = rapid(['simulate', '--out', join(dir, 'bad'), ...args]);
       assert.equal(r.status, 64, `${args.join(' ')}: ${r.stderr}`);

@@ -29,6 +29,10 @@ export function registerSimulateCommands(program: Command): void {
       'mean number of transients and variables per image',
       String(d.transientsPerImage),
     )
+    .option(
+      '--transients-from <date>',
+      'supernovae and flares appear from this date on (a reference season before it sees none of their light)',
+    )
     .option('--psf <kind>', 'PSF profile: moffat or airy', d.psf)
     .option(
       '--psf-variation <f>',
@@ -62,6 +66,7 @@ export function registerSimulateCommands(program: Command): void {
           start: String(opts.start),
           cadenceDays: parseNumber(String(opts.cadenceDays), '--cadence-days'),
           transientsPerImage: parseNumber(String(opts.transientsPerImage), '--transients-per-image'),
+          transientsFrom: opts.transientsFrom === undefined ? undefined : String(opts.transientsFrom),
           psf,
           psfFwhm: opts.psfFwhm === undefined ? undefined : parseNumber(String(opts.psfFwhm), '--psf-fwhm'),
           psfVariation: parseNumber(String(opts.psfVariation), '--psf-variation'),

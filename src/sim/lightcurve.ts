@@ -4,8 +4,11 @@
  */
 
 export type LightCurve =
-  /** Supernova-like: a Bazin rise and decline around `t0` (MJD), peak magnitude per filter. */
-  | { kind: 'supernova'; t0: number; rise: number; fall: number }
+  /**
+   * Supernova-like: a Bazin rise and decline around `t0` (MJD), peak magnitude per filter; no
+   * light before `explosion` (MJD) when given (the Bazin rise has an endless tail).
+   */
+  | { kind: 'supernova'; t0: number; rise: number; fall: number; explosion?: number }
   /** Periodic variable star: sinusoidal in magnitude around the mean. */
   | { kind: 'variable'; period: number; amplitude: number; phase: number }
   /** Flare: instant rise at `t0`, exponential decay with time constant `decay` (days). */
@@ -29,6 +32,7 @@ function bazin(dt: number, rise: number, fall: number): number {
 export function relativeFlux(lc: LightCurve, mjd: number): number {
   switch (lc.kind) {
     case 'supernova': {
+      if (lc.explosion !== undefined && mjd < lc.explosion) return 0;
       const f = bazin(mjd - lc.t0, lc.rise, lc.fall);
       return f >= OFF_FRACTION ? f : 0;
     }

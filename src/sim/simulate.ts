@@ -27,7 +27,15 @@ import {
 } from './exposure.ts';
 import { type PlacedSource, STRIP_ROWS } from './render.ts';
 import { DEFAULT_SKY, type SkyModel, type SkyObject, tileObjects } from './sky.ts';
-import { checkSurvey, DEFAULT_SURVEY, type ImagePlan, planSurvey, type SurveyOptions } from './survey.ts';
+import {
+  checkSurvey,
+  DEFAULT_SURVEY,
+  type ImagePlan,
+  mjdFromDate,
+  planSurvey,
+  type SurveyOptions,
+  utcDate,
+} from './survey.ts';
 import type { BandTask } from './worker.ts';
 
 export interface SimulateOptions extends SurveyOptions, InstrumentOptions {
@@ -138,6 +146,7 @@ export function skyModelFor(o: SimulateOptions, plans: readonly ImagePlan[]): Sk
     mjdStart: plans[0].mjd,
     mjdEnd: plans[plans.length - 1].mjd,
     cadenceDays: o.cadenceDays,
+    transientsFrom: o.transientsFrom === undefined ? undefined : mjdFromDate(utcDate(o.transientsFrom)),
   };
 }
 
@@ -309,7 +318,7 @@ export async function simulateSurvey(
 
   // Survey-level tables: the transients and variables seen, and their light curves.
   const transientLines = [
-    'object_id obj_type kind ra dec host_id mag_F158 t0 rise fall period amplitude decay',
+    'object_id obj_type kind ra dec host_id mag_F158 t0 rise fall period amplitude decay explosion',
   ];
   for (const ob of [...seenVariable.values()].sort((a, b) => a.id - b.id)) {
     const lc = ob.lightCurve!;
@@ -329,6 +338,7 @@ export async function simulateSurvey(
         f(lc.kind === 'variable' ? lc.period : undefined, 6),
         f(lc.kind === 'variable' ? lc.amplitude : undefined),
         f(lc.kind === 'flare' ? lc.decay : undefined),
+        f(lc.kind === 'supernova' ? lc.explosion : undefined, 5),
       ].join(' '),
     );
   }

@@ -44,6 +44,8 @@ export interface SkyModel {
   mjdStart: number;
   mjdEnd: number;
   cadenceDays: number;
+  /** Supernovae and flares give no light before this MJD (SurveyOptions.transientsFrom). */
+  transientsFrom?: number;
 }
 
 /** Counts typical of a high-latitude field in the near-infrared (see the closing note of the simulator). */
@@ -164,9 +166,10 @@ export function tileObjects(tile: number, nside: number, seed: number, model: Sk
         host,
         lightCurve: {
           kind: 'supernova',
-          t0: rng.range(model.mjdStart - 20, model.mjdEnd + 10),
+          t0: rng.range(Math.max(model.mjdStart - 20, model.transientsFrom ?? -Infinity), model.mjdEnd + 10),
           rise: rng.range(2, 6),
           fall: rng.range(15, 40),
+          ...(model.transientsFrom === undefined ? {} : { explosion: model.transientsFrom }),
         },
       });
     } else if (u < 0.85) {
@@ -189,7 +192,20 @@ export function tileObjects(tile: number, nside: number, seed: number, model: Sk
       const quiet = rng.range(21, 25);
       const nEpochs = Math.max(1, Math.floor((model.mjdEnd - model.mjdStart) / model.cadenceDays) + 1);
       const decay = rng.range(0.3, 2);
-      const t0 = model.mjdStart + rng.int(nEpochs) * model.cadenceDays - rng.range(0, 1.5 * decay);
+      // With transientsFrom, only the epochs from then on (the same draws, so the rest of the sky
+      // is unchanged).
+      const first =
+        model.transientsFrom === undefined
+          ? 0
+          : Math.min(
+              nEpochs - 1,
+              Math.max(0, Math.ceil((model.transientsFrom - model.mjdStart) / model.cadenceDays)),
+            );
+      const epoch = first + (rng.int(nEpochs) % (nEpochs - first));
+      const t0 = Math.max(
+        model.mjdStart + epoch * model.cadenceDays - rng.range(0, 1.5 * decay),
+        model.transientsFrom ?? -Infinity,
+      );
       const colour = 0.3 * rng.normal();
       out.push({ id: tile * ID_STRIDE + (ID_STRIDE - 1 - i), type: 'star', ...p, mag: quiet, colour });
       out.push({

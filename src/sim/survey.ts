@@ -30,6 +30,12 @@ export interface SurveyOptions {
   /** Dither radius, arcsec, and rotation scatter, degrees. */
   ditherArcsec: number;
   rotationDeg: number;
+  /**
+   * Supernovae and flares appear from this date (UTC) on, and none of their light falls
+   * before it: a reference season before it sees only the static sky (and the variable stars),
+   * so the true difference flux of every transient is exactly its flux. Default: at any time.
+   */
+  transientsFrom?: string;
 }
 
 export const DEFAULT_SURVEY: SurveyOptions = {
@@ -80,6 +86,11 @@ export interface ImagePlan {
 
 const MJD_UNIX_EPOCH = 40587;
 
+/** A date (YYYY-MM-DD, or with a time) as UTC. */
+export function utcDate(text: string): Date {
+  return new Date(`${text}${text.includes('T') ? '' : 'T00:00:00Z'}`);
+}
+
 export function mjdFromDate(date: Date): number {
   return MJD_UNIX_EPOCH + date.getTime() / 86_400_000;
 }
@@ -108,6 +119,8 @@ export function checkSurvey(o: SurveyOptions): RomanFilter[] {
   const start = new Date(`${o.start}${o.start.includes('T') ? '' : 'T00:00:00Z'}`);
   if (Number.isNaN(start.getTime()))
     throw new UsageError(`--start must be a date like 2028-09-01, got '${o.start}'`);
+  if (o.transientsFrom !== undefined && Number.isNaN(utcDate(o.transientsFrom).getTime()))
+    throw new UsageError(`--transients-from must be a date like 2028-09-16, got '${o.transientsFrom}'`);
   if (o.filters.length === 0) throw new UsageError('--filters must name at least one filter');
   const filters = o.filters.map((f) => romanFilter(f));
   if (new Set(filters.map((f) => f.name)).size !== filters.length)
