@@ -61,6 +61,7 @@ before(async () => {
     transientsPerImage: 250,
     seed: 12,
     workers: 1,
+    transientsFrom: '2028-09-16',
   });
   const a = env.args;
   ok(await rapidAsync(['ingest', sim, ...a]), 'ingest');
@@ -148,11 +149,13 @@ describe('rapid postprocess', () => {
     const q = associationQuality(truth, detections);
     console.log(
       `# association: ${q.oneObject} of ${q.eligible} transients detected at ≥ 2 epochs are one object; ` +
-        `${q.splits.length} split, ${q.merges.length} objects merge transients`,
+        `${q.splits.length} split, ${q.merges.length} objects merge transients (${q.blends.length} of them closer than 0.4″, twice the radius)`,
     );
     assert.ok(q.eligible >= 15, `only ${q.eligible} transients detected twice`);
     assert.ok(q.oneObject / q.eligible >= 0.95, `${q.oneObject}/${q.eligible}`);
-    assert.ok(q.merges.length <= Math.max(1, 0.05 * q.eligible), `merges: ${q.merges.join(', ')}`);
+    // Transients closer than twice the cross-match radius cannot be told apart by position.
+    const merges = q.merges.filter((o) => !q.blends.includes(o));
+    assert.ok(merges.length <= Math.max(1, 0.05 * q.eligible), `merges: ${merges.join(', ')}`);
 
     // The reference's inputs, to know which covered each transient.
     const refs = await db.query<{ uri: string; mjd: number; hdu: number; width: number; height: number }>(
@@ -184,29 +187,42 @@ describe('rapid postprocess', () => {
       };
     };
     const all = stats(lightCurvePulls(truth, q.objectOf, forced, reference));
-    // Transients faint in every reference input and not on a galaxy: the difference flux is
-    // then known exactly, whatever the co-add's clipping did and however well galaxies subtract.
-    const clean = new Map(
-      [...q.objectOf].filter(
-        ([id]) => !truth.get(id)!.hosted && quietInReference(truth.get(id)!, reference, 50),
-      ),
-    );
-    const c = stats(lightCurvePulls(truth, clean, forced, reference));
+    // Supernovae and flares start after the reference season (--transients-from), so their true
+    // difference flux is exactly their flux; variable stars are in the reference, where the
+    // co-add's clipping makes their reference flux uncertain, so they are left out.
+    const exact = (hosted: boolean) =>
+      new Map(
+        [...q.objectOf].filter(([id]) => {
+          const t = truth.get(id)!;
+          return t.model !== undefined && t.hosted === hosted && quietInReference(t, reference, 50);
+        }),
+      );
+    const hostless = lightCurvePulls(truth, exact(false), forced, reference);
+    const hosted = lightCurvePulls(truth, exact(true), forced, reference);
+    const robust = (p: number[]) => {
+      const sorted = [...p].sort((a, b) => a - b);
+      const med = sorted[sorted.length >> 1];
+      return 1.4826 * p.map((x) => Math.abs(x - med)).sort((a, b) => a - b)[p.length >> 1];
+    };
+    const line = (name: string, p: number[]) => {
+      const s = stats(p);
+      return `${name} n=${s.n} mean ${s.mean.toFixed(2)} σ ${s.sd.toFixed(2)} robust σ ${robust(p).toFixed(2)}`;
+    };
     console.log(
-      `# forced photometry pulls: all matched transients n=${all.n} mean ${all.mean.toFixed(2)} σ ${all.sd.toFixed(2)}; ` +
-        `quiet in the reference and hostless: n=${c.n} mean ${c.mean.toFixed(2)} σ ${c.sd.toFixed(2)}`,
+      `# forced photometry pulls: ${line('all matched transients', lightCurvePulls(truth, q.objectOf, forced, reference))}; ` +
+        `with an exact truth: ${line('hostless', hostless)}; ${line('on a galaxy', hosted)}`,
     );
-    // Issue 9 asks for a pull σ of 1.0 ± 0.15; subtraction residuals (galaxies, bright sources)
-    // keep us from it (closing note). What is asserted: forced photometry tracks the truth, the
-    // median |pull| of the clean sample within 3 (a wrong PSF, position or scale gives tens).
-    const clean2 = lightCurvePulls(truth, clean, forced, reference)
-      .map(Math.abs)
-      .sort((a, b) => a - b);
-    assert.ok(c.n >= 5, `only ${c.n} clean light-curve points`);
+    assert.ok(all.n >= 30, `only ${all.n} light-curve points`);
+    // Issue 9 asks for a pull σ of 1.0 ± 0.15; galaxies' subtraction residuals and a few bright
+    // outliers keep us from it (closing note). What is asserted: the errors are right where the
+    // truth is exact and no galaxy is under the source, and forced photometry tracks the truth on
+    // galaxies (a wrong PSF, position or scale gives robust σ of 5 and more).
     assert.ok(
-      clean2[Math.floor(clean2.length / 2)] < 3,
-      `median |pull| ${clean2[Math.floor(clean2.length / 2)]}`,
+      hostless.length >= 5 && hosted.length >= 30,
+      `${hostless.length} + ${hosted.length} exact points`,
     );
+    assert.ok(robust(hostless) < 1.5, line('hostless', hostless));
+    assert.ok(robust(hosted) < 3, line('on a galaxy', hosted));
   });
 });
 

@@ -91,6 +91,8 @@ export interface AssociationQuality {
   splits: string[];
   /** Objects holding detections of more than one transient. */
   merges: number[];
+  /** Of those, the ones whose transients are within `blendRadius` of each other (blends). */
+  blends: number[];
   /** Object of each eligible transient. */
   objectOf: Map<string, number>;
 }
@@ -103,6 +105,7 @@ export function associationQuality(
   truth: Map<string, TruthTransient>,
   detections: readonly Detection[],
   radius = 0.35,
+  blendRadius = 0.4,
 ): AssociationQuality {
   const list = [...truth.values()];
   // A coarse grid in declination keeps the matching fast.
@@ -126,7 +129,14 @@ export function associationQuality(
       }
     if (best) detectionsOf.set(best.id, [...(detectionsOf.get(best.id) ?? []), d]);
   }
-  const q: AssociationQuality = { eligible: 0, oneObject: 0, splits: [], merges: [], objectOf: new Map() };
+  const q: AssociationQuality = {
+    eligible: 0,
+    oneObject: 0,
+    splits: [],
+    merges: [],
+    blends: [],
+    objectOf: new Map(),
+  };
   const transientsOf = new Map<number, Set<string>>();
   for (const [id, ds] of detectionsOf) {
     for (const d of ds) transientsOf.set(d.objectId, (transientsOf.get(d.objectId) ?? new Set()).add(id));
@@ -138,7 +148,12 @@ export function associationQuality(
       q.objectOf.set(id, ds[0].objectId);
     } else q.splits.push(id);
   }
-  for (const [o, ts] of transientsOf) if (ts.size > 1) q.merges.push(o);
+  for (const [o, ts] of transientsOf) {
+    if (ts.size < 2) continue;
+    q.merges.push(o);
+    const list = [...ts].map((id) => truth.get(id)!);
+    if (list.every((a) => list.every((b) => sep(a, b) <= blendRadius))) q.blends.push(o);
+  }
   return q;
 }
 
