@@ -35,7 +35,7 @@ let script: string;
 
 /**
  * A stand-in for `rapid job run URI`: the URI lists the exit code of each attempt
- * (job-7-75.0: 75, then 0); it writes no result record.
+ * (job-7-75.0: 75, then 0); each attempt lasts FAKE_MS milliseconds (100); it writes no result record.
  */
 const FAKE_JOB = `
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -51,7 +51,7 @@ setTimeout(() => {
   appendFileSync(log, JSON.stringify({ id, event: 'end', code, t: Date.now() }) + '\\n');
   if (code !== 0) process.stderr.write('rapid: fake job ' + id + ' ends with ' + code + '\\n');
   process.exit(code);
-}, 100);
+}, Number(process.env.FAKE_MS ?? 100));
 `;
 
 before(async () => {
@@ -236,7 +236,9 @@ test('stop (Ctrl-C on a launch with --wait): entries not started leave the queue
     queue,
     concurrency: 1,
     command: [process.execPath, script],
-    env: { ...process.env, FAKE_LOG: log },
+    // Jobs of 3 s: the stop reaches the queue while the first still runs, however loaded the
+    // machine (with 100 ms jobs the worker could take the second before the stop arrived).
+    env: { ...process.env, FAKE_LOG: log, FAKE_MS: '3000' },
   });
   const running = w.run();
   try {
