@@ -307,7 +307,16 @@ export async function subtract(
     };
     return {
       science: est(science.image, science.psf, sciSat, sciGain, 'science'),
-      reference: est({ width, height, data: ref.data }, reference.psf, refSat, refGain, 'reference'),
+      // On the reference's own grid: all its stars (on the science grid, edges without coverage
+      // and NaN stamps leave a third to a half of them) and one model for every science image of
+      // that reference. Per-job estimates on the resampled reference scattered by ±8% in FWHM.
+      reference: est(
+        c.aligned ? { width, height, data: ref.data } : reference.image,
+        reference.psf,
+        refSat,
+        refGain,
+        'reference',
+      ),
     };
   });
 
