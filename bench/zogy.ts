@@ -103,6 +103,7 @@ async function child(mode: string, dir: string, n: number): Promise<void> {
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       maxRssMB: process.resourceUsage().maxRSS / 1024,
       std: Math.sqrt(s2 / c),
+      timings: r.timings,
     }),
   );
   process.exit(0);
@@ -138,9 +139,12 @@ if (args[0] === '--child') {
   writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
   const self = fileURLToPath(import.meta.url);
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
-  const results: Record<string, { seconds: number[]; cpu: number[]; mem: number[]; std: number }> = {};
+  const results: Record<
+    string,
+    { seconds: number[]; cpu: number[]; mem: number[]; std: number; steps: Record<string, number>[] }
+  > = {};
   for (const mode of ['tiled', 'single', 'numpy']) {
-    results[mode] = { seconds: [], cpu: [], mem: [], std: Number.NaN };
+    results[mode] = { seconds: [], cpu: [], mem: [], std: Number.NaN, steps: [] };
     for (let r = 0; r < runs; r++) {
       const proc =
         mode === 'numpy'
@@ -158,7 +162,11 @@ if (args[0] === '--child') {
       let mem: number;
       let std: number;
       if (mode === 'numpy') [seconds, mem, std, cpu] = proc.stdout.trim().split(/\s+/).map(Number);
-      else ({ seconds, cpuSeconds: cpu, maxRssMB: mem, std } = JSON.parse(proc.stdout));
+      else {
+        const out = JSON.parse(proc.stdout);
+        ({ seconds, cpuSeconds: cpu, maxRssMB: mem, std } = out);
+        results[mode].steps.push(out.timings);
+      }
       results[mode].seconds.push(seconds);
       results[mode].cpu.push(cpu);
       results[mode].mem.push(mem);
@@ -178,6 +186,13 @@ if (args[0] === '--child') {
     console.log(
       `  ${mode.padEnd(7)} ${t.toFixed(2)} s  CPU ${median(r.cpu).toFixed(2)} s  peak ${Math.max(...r.mem).toFixed(0)} MB  Scorr std ${r.std.toFixed(3)}  ratio to numpy ${(t / np).toFixed(2)}`,
     );
+    // Per step: medians over the runs; for tiles, thread time summed over the sub-images.
+    if (r.steps.length > 0)
+      console.log(
+        `          steps (s${mode === 'tiled' ? ', summed over sub-images' : ''}): ${Object.keys(r.steps[0])
+          .map((k) => `${k} ${(median(r.steps.map((s) => s[k])) / 1000).toFixed(2)}`)
+          .join(', ')}`,
+      );
   }
   console.log('  goals: ≤ 5 s and ≤ 2 GB for the subtraction; RAPID’s ZOGY takes 39–40 s per SCA');
   // CPU time (all threads) is the steadier figure on a machine shared with other jobs.

@@ -21,6 +21,7 @@ import {
   type ZogyImages,
   type ZogyInput,
   type ZogyResult,
+  type ZogyTimings,
   zogy,
   zogyPadding,
 } from './zogy.ts';
@@ -46,7 +47,12 @@ export interface ZogyTile {
   scale: number;
 }
 
-export interface TiledZogyResult extends Omit<ZogyResult, 'scienceKernel' | 'scale'> {
+export interface TiledZogyResult extends Omit<ZogyResult, 'scienceKernel' | 'scale' | 'timings'> {
+  /**
+   * Milliseconds per step summed over the sub-images (thread time: sub-images run in
+   * parallel), and the blending on the calling thread.
+   */
+  timings: ZogyTimings & { blend: number };
   tiles: ZogyTile[];
   /** The difference image's PSF at any position (that of the tile whose core holds it). */
   differencePsfModel: PsfModel & { gridAt(x: number, y: number): GridPsf | undefined };
@@ -305,7 +311,17 @@ export async function zogyTiled(input: TiledZogyInput, backend?: FftBackend): Pr
   const weight = new Float32Array(n);
   const mask = new Uint8Array(n);
   const tiles: { tile: ZogyTile; psf: DifferencePsf }[] = [];
-  const blend = ({ c, e }: TilePlan, r: ZogyResult | undefined) => {
+  const timings = { masks: 0, kernels: 0, differenceAndScore: 0, variances: 0, products: 0, blend: 0 };
+  const blend = ({ c, e }: Pick<TilePlan, 'c' | 'e'>, r: ZogyResult | undefined) => {
+    const t0 = performance.now();
+    try {
+      blendTile({ c, e }, r);
+    } finally {
+      timings.blend += performance.now() - t0;
+    }
+    if (r) for (const k of Object.keys(r.timings) as (keyof ZogyTimings)[]) timings[k] += r.timings[k];
+  };
+  const blendTile = ({ c, e }: Pick<TilePlan, 'c' | 'e'>, r: ZogyResult | undefined) => {
     if (!r) {
       for (let y = c.y0; y < c.y1; y++) mask.fill(1, y * w + c.x0, y * w + c.x1);
       return;
@@ -374,6 +390,7 @@ export async function zogyTiled(input: TiledZogyInput, backend?: FftBackend): Pr
   );
   if (tiles.length === 0)
     throw new BadInputError('no pixel is valid in both images (no overlap, or all masked)');
+  const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     if (mask[i] || !(weight[i] > 0)) {
       mask[i] = 1;
@@ -388,6 +405,7 @@ export async function zogyTiled(input: TiledZogyInput, backend?: FftBackend): Pr
       out.scoreCorr[i] /= weight[i];
     }
   }
+  timings.blend += performance.now() - t0;
   const centre =
     tiles.find(({ tile }) => tile.x0 <= w / 2 && tile.x1 > w / 2 && tile.y0 <= h / 2 && tile.y1 > h / 2) ??
     tiles[0];
@@ -398,5 +416,6 @@ export async function zogyTiled(input: TiledZogyInput, backend?: FftBackend): Pr
     fluxScale: centre.tile.fluxScale,
     tiles: tiles.map((t) => t.tile),
     differencePsfModel: new TiledPsf(tiles),
+    timings,
   };
 }

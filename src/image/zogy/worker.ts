@@ -9,7 +9,7 @@ import { parentPort } from 'node:worker_threads';
 import { BadInputError } from '../../util/errors.ts';
 import { serialBackend } from '../fft/index.ts';
 import { cutRegion, type Region } from './tiles.ts';
-import { type ZogyCache, type ZogyImages, type ZogyInput, zogy } from './zogy.ts';
+import { type ZogyCache, type ZogyImages, type ZogyInput, type ZogyTimings, zogy } from './zogy.ts';
 
 type ImageFields = 'science' | 'reference' | 'scienceVariance' | 'referenceVariance' | 'mask';
 
@@ -28,7 +28,13 @@ export interface ZogyTileTask {
 
 /** ZOGY's scalars and kernels of the sub-image, or the message of a BadInputError (raised again by the caller). */
 export type ZogyTileReply =
-  | { fluxScale: number; scale: number; differencePsf: Float32Array; scienceKernel: Float64Array }
+  | {
+      fluxScale: number;
+      scale: number;
+      differencePsf: Float32Array;
+      scienceKernel: Float64Array;
+      timings: ZogyTimings;
+    }
   | { badInput: string };
 
 const backend = serialBackend();
@@ -67,6 +73,7 @@ parentPort?.on('message', async (task: ZogyTileTask) => {
       scale: r.scale,
       differencePsf: r.differencePsf,
       scienceKernel: r.scienceKernel,
+      timings: r.timings,
     };
     parentPort?.postMessage({ result: reply });
   } catch (err) {

@@ -56,6 +56,20 @@ export interface ZogyInput {
   referenceShift?: [number, number];
 }
 
+/** Time per step of one ZOGY call, ms. */
+export interface ZogyTimings {
+  /** Masks of invalid pixels. */
+  masks: number;
+  /** The kernels from the PSFs (none when cached from the previous sub-image). */
+  kernels: number;
+  /** Transforms of both images and D, S (and S_N for the astrometric term). */
+  differenceAndScore: number;
+  /** The variance maps through the squared kernels. */
+  variances: number;
+  /** Products on the image grid: D, its uncertainty, S, Scorr. */
+  products: number;
+}
+
 export interface ZogyResult {
   /** The difference image in science units (D · F_n / F_D); NaN where masked. */
   difference: Float32Array;
@@ -75,6 +89,8 @@ export interface ZogyResult {
   scienceKernel: Float64Array;
   /** F_n / F_D: the scale from ZOGY's D to science units. */
   scale: number;
+  /** Milliseconds spent in each step (for benchmarks). */
+  timings: ZogyTimings;
 }
 
 function checkPsf(psf: Float32Array, name: string, width: number, height: number): number {
@@ -359,6 +375,14 @@ export async function zogy(
     throw new BadInputError(`the flux ratio must be positive, got ${Fn}`);
   const [sx, sy] = input.astrometricSigma ?? [0, 0];
   const astrometric = sx > 0 || sy > 0;
+  // Milliseconds per step, for benchmarks.
+  const timings: ZogyTimings = { masks: 0, kernels: 0, differenceAndScore: 0, variances: 0, products: 0 };
+  let t = performance.now();
+  const lap = (step: keyof ZogyTimings) => {
+    const now = performance.now();
+    timings[step] += now - t;
+    t = now;
+  };
 
   // Pixels to mask: the input mask and non-finite pixels of either image.
   const masked = new Uint8Array(n);
@@ -372,6 +396,7 @@ export async function zogy(
     if (!bad) valid++;
   }
   if (valid === 0) throw new BadInputError('no pixel is valid in both images (no overlap, or all masked)');
+  lap('masks');
 
   // Padding: wide enough for the kernels, which reach a few PSF widths.
   const psfSide = Math.max(sideN, sideR);
@@ -388,6 +413,7 @@ export async function zogy(
       : await zogyKernels(input.sciencePsf, input.referencePsf, noise, W, H, backend);
   if (options.cache) options.cache.kernels = k;
   const FD = k.fluxScale;
+  lap('kernels');
 
   // Work buffers: one input plane, three spectra and up to five output planes, reused from
   // transform to transform (and from call to call through the cache).
@@ -442,6 +468,7 @@ export async function zogy(
   const S = await inv(A);
   const D = await inv(B);
   const SN = astrometric ? await inv(C) : undefined;
+  lap('differenceAndScore');
 
   // The variance of a filtered image is the variance map filtered by the squared kernel
   // (neighbouring pixels' noise taken as independent): V(S) in B, V(D) in C.
@@ -466,6 +493,7 @@ export async function zogy(
   }
   const VS = await inv(B);
   const VD = await inv(C);
+  lap('variances');
 
   // Products on the original grid. Masked pixels grow by the PSF core (their fill value
   // leaks into the neighbours through the kernels).
@@ -510,6 +538,7 @@ export async function zogy(
       scoreCorr[i] = S[p] / Math.sqrt(Math.max(VS[p], 1e-300) + vast);
     }
   }
+  lap('products');
   return {
     difference,
     differenceUncertainty,
@@ -520,6 +549,7 @@ export async function zogy(
     mask: outMask,
     scienceKernel: k.scienceKernel.slice(),
     scale,
+    timings,
   };
 }
 
