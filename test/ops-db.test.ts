@@ -1,6 +1,7 @@
 /** The database layer on both backends: migrations, types, transactions, batches, the PGlite lock. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { type CopyColumn, copyStatement, encodeCopyBinary } from '../src/ops/copy.ts';
 import { loadMigrations, migrate, openDatabase, schemaVersion } from '../src/ops/db.ts';
 import { ExitCode, RapidError } from '../src/util/errors.ts';
 import { BACKENDS, rapid, testEnv } from './support/ops.ts';
@@ -13,6 +14,39 @@ test('migrations are numbered SQL files shipped at the package root', () => {
     [...m.map((x) => x.version)].sort((a, b) => a - b),
   );
   assert.match(m[0].sql, /CREATE TABLE images/);
+});
+
+test('binary COPY encoding: the layout PostgreSQL documents; wrong values and names are refused', () => {
+  const bytes = Buffer.from(
+    encodeCopyBinary(
+      [
+        { name: 'a', type: 'int4', values: [258] },
+        { name: 'b', type: 'text', values: [null] },
+      ],
+      1,
+    ),
+  );
+  const want = Buffer.concat([
+    Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
+    Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]), // flags, header extension
+    Buffer.from([0, 2, 0, 0, 0, 4, 0, 0, 1, 2, 0xff, 0xff, 0xff, 0xff]), // 2 fields: 258, NULL
+    Buffer.from([0xff, 0xff]), // end
+  ]);
+  assert.deepEqual(bytes, want);
+  const one = (type: CopyColumn['type'], v: unknown) => () =>
+    encodeCopyBinary([{ name: 'c', type, values: [v] }], 1);
+  assert.throws(one('float8', '1.5'), /column c, row 1: number expected/);
+  assert.throws(one('int4', 2 ** 31), /32-bit integer expected/);
+  assert.throws(one('int4', 1.5), /32-bit integer expected/);
+  assert.throws(one('int8', 2 ** 53), /integer expected/);
+  assert.throws(one('bool', 1), /boolean expected/);
+  assert.throws(one('text', 3), /text expected/);
+  assert.throws(() => encodeCopyBinary([{ name: 'c', type: 'int4', values: [1] }], 2), /1 values for 2 rows/);
+  assert.throws(() => copyStatement('t; DROP TABLE x', [], 'STDIN'), /not a plain SQL name/);
+  assert.equal(
+    copyStatement('t', [{ name: 'a', type: 'int4', values: [] }], 'STDIN'),
+    'COPY t (a) FROM STDIN WITH (FORMAT binary)',
+  );
 });
 
 for (const backend of BACKENDS) {
@@ -103,6 +137,53 @@ for (const backend of BACKENDS) {
             );
           });
           assert.equal((await db.query<{ n: number }>('SELECT count(*) AS n FROM tiles'))[0].n, 3);
+        } finally {
+          await db.close();
+        }
+      } finally {
+        await env.cleanup();
+      }
+    });
+
+    test('binary COPY: every column type and NULL round-trip; inside a failed transaction nothing stays', async (t) => {
+      const env = await testEnv(t, backend);
+      if (!env) return;
+      try {
+        const db = await env.open();
+        try {
+          await db.exec(
+            'CREATE TABLE copy_check (i8 bigint, i4 integer, f8 double precision, tx text, b boolean)',
+          );
+          const columns: CopyColumn[] = [
+            { name: 'i8', type: 'int8', values: [2 ** 53 - 1, -7, null, 0] },
+            { name: 'i4', type: 'int4', values: [-(2 ** 31), 2 ** 31 - 1, 5, null] },
+            { name: 'f8', type: 'float8', values: [Math.PI, -1e-300, 1.7e308, null] },
+            { name: 'tx', type: 'text', values: ['F158', 'Δ α=10°, “quoted”\ttab', '', null] },
+            { name: 'b', type: 'bool', values: [true, false, null, true] },
+          ];
+          await db.transaction((tx) => tx.copyFrom('copy_check', columns, 4));
+          const rows = await db.query<Record<string, unknown>>(
+            'SELECT * FROM copy_check ORDER BY i4 NULLS LAST',
+          );
+          assert.deepEqual(rows, [
+            { i8: 2 ** 53 - 1, i4: -(2 ** 31), f8: Math.PI, tx: 'F158', b: true },
+            { i8: null, i4: 5, f8: 1.7e308, tx: '', b: null },
+            { i8: -7, i4: 2 ** 31 - 1, f8: -1e-300, tx: 'Δ α=10°, “quoted”\ttab', b: false },
+            { i8: 0, i4: null, f8: null, tx: null, b: true },
+          ]);
+          await assert.rejects(
+            db.transaction(async (tx) => {
+              await tx.copyFrom('copy_check', columns, 4);
+              throw new Error('boom');
+            }),
+            /boom/,
+          );
+          // Outside a transaction too; a failed COPY (a NOT NULL column given NULL) names the problem.
+          await db.copyFrom('copy_check', columns.slice(0, 1), 2);
+          assert.equal((await db.query<{ n: number }>('SELECT count(*) AS n FROM copy_check'))[0].n, 6);
+          await db.exec('CREATE TABLE copy_strict (i8 bigint NOT NULL)');
+          await assert.rejects(db.copyFrom('copy_strict', columns.slice(0, 1), 3), /null/i);
+          assert.equal((await db.query<{ n: number }>('SELECT count(*) AS n FROM copy_strict'))[0].n, 0);
         } finally {
           await db.close();
         }

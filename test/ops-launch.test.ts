@@ -61,6 +61,10 @@ function counting(db: Db): { db: Db; queries: () => number; transactions: () => 
       return db.query(sql, params);
     },
     exec: (sql) => db.exec(sql),
+    copyFrom: (table, columns, rows) => {
+      q++;
+      return db.copyFrom(table, columns, rows);
+    },
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) => {
       t++;
       return db.transaction(fn);

@@ -177,11 +177,18 @@ export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateS
 async function registerBatch(db: Db, batch: Loaded[]): Promise<void> {
   const ids = batch.map((l) => Number(l.job.id));
   const products = batch.flatMap((l) => l.result.products.map((p) => ({ job: Number(l.job.id), ...p })));
-  const sources = batch.flatMap((l) =>
-    l.sources
-      .map((src) => ({ l, src }))
-      .filter(({ src }) => Number.isFinite(src.ra) && Number.isFinite(src.dec)),
-  );
+  const sources = batch.flatMap((l) => {
+    const seen = new Set<number>();
+    return l.sources
+      .filter(
+        (src) =>
+          Number.isFinite(src.ra) &&
+          Number.isFinite(src.dec) &&
+          !seen.has(src.number) &&
+          seen.add(src.number),
+      )
+      .map((src) => ({ l, src }));
+  });
   const num = (v: number) => (Number.isFinite(v) ? v : null);
   await db.transaction(async (tx) => {
     await tx.query('DELETE FROM products WHERE job_id = ANY($1::bigint[])', [ids]);
@@ -229,42 +236,41 @@ async function registerBatch(db: Db, batch: Loaded[]): Promise<void> {
           products.map((p) => p.bytes),
         ],
       );
-    if (sources.length > 0) {
-      const col = (f: (x: (typeof sources)[number]) => unknown) => sources.map(f);
-      await tx.query(
-        `INSERT INTO diff_sources (job_id, image_id, refimage_id, number, x_image, y_image, ra, dec, hpix, mjd, filter,
-           flux_psf, fluxerr_psf, mag_psf, magerr_psf, snr_psf, scorr_peak, isdiffpos, fwhm_image, elongation, flags, vetflags)
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::float8[], $6::float8[],
-           $7::float8[], $8::float8[], $9::bigint[], $10::float8[], $11::text[], $12::float8[], $13::float8[],
-           $14::float8[], $15::float8[], $16::float8[], $17::float8[], $18::boolean[], $19::float8[], $20::float8[],
-           $21::int[], $22::int[])
-         ON CONFLICT (job_id, number) DO NOTHING`,
-        [
-          col((x) => Number(x.l.job.id)),
-          col((x) => x.l.job.image_id),
-          col((x) => x.l.job.refimage_id),
-          col((x) => x.src.number),
-          col((x) => num(x.src.x)),
-          col((x) => num(x.src.y)),
-          col((x) => x.src.ra),
-          col((x) => x.src.dec),
-          col((x) => tileOf(x.src.ra, x.src.dec, SOURCE_NSIDE)),
-          col((x) => x.l.job.mjd),
-          col((x) => x.l.job.filter),
-          col((x) => num(x.src.fluxPsf)),
-          col((x) => num(x.src.fluxErrPsf)),
-          col((x) => num(x.src.magPsf)),
-          col((x) => num(x.src.magErrPsf)),
-          col((x) => num(x.src.snrPsf)),
-          col((x) => num(x.src.scorrPeak)),
-          col((x) => x.src.isDiffPos),
-          col((x) => num(x.src.fwhm)),
-          col((x) => num(x.src.elongation)),
-          col((x) => Math.trunc(x.src.flags)),
-          col((x) => (x.src.vetflags === undefined ? null : Math.trunc(x.src.vetflags))),
-        ],
-      );
-    }
+    // Sources by binary COPY (the batch's jobs were cleared above; a catalog's NUMBERs are unique,
+    // and a repeated one would keep its first row, as the INSERT's ON CONFLICT DO NOTHING did).
+    const col = <T>(f: (x: (typeof sources)[number]) => T) => sources.map(f);
+    await tx.copyFrom(
+      'diff_sources',
+      [
+        { name: 'job_id', type: 'int8', values: col((x) => Number(x.l.job.id)) },
+        { name: 'image_id', type: 'int8', values: col((x) => x.l.job.image_id) },
+        { name: 'refimage_id', type: 'int8', values: col((x) => x.l.job.refimage_id) },
+        { name: 'number', type: 'int4', values: col((x) => x.src.number) },
+        { name: 'x_image', type: 'float8', values: col((x) => num(x.src.x)) },
+        { name: 'y_image', type: 'float8', values: col((x) => num(x.src.y)) },
+        { name: 'ra', type: 'float8', values: col((x) => x.src.ra) },
+        { name: 'dec', type: 'float8', values: col((x) => x.src.dec) },
+        { name: 'hpix', type: 'int8', values: col((x) => tileOf(x.src.ra, x.src.dec, SOURCE_NSIDE)) },
+        { name: 'mjd', type: 'float8', values: col((x) => x.l.job.mjd) },
+        { name: 'filter', type: 'text', values: col((x) => x.l.job.filter) },
+        { name: 'flux_psf', type: 'float8', values: col((x) => num(x.src.fluxPsf)) },
+        { name: 'fluxerr_psf', type: 'float8', values: col((x) => num(x.src.fluxErrPsf)) },
+        { name: 'mag_psf', type: 'float8', values: col((x) => num(x.src.magPsf)) },
+        { name: 'magerr_psf', type: 'float8', values: col((x) => num(x.src.magErrPsf)) },
+        { name: 'snr_psf', type: 'float8', values: col((x) => num(x.src.snrPsf)) },
+        { name: 'scorr_peak', type: 'float8', values: col((x) => num(x.src.scorrPeak)) },
+        { name: 'isdiffpos', type: 'bool', values: col((x) => x.src.isDiffPos) },
+        { name: 'fwhm_image', type: 'float8', values: col((x) => num(x.src.fwhm)) },
+        { name: 'elongation', type: 'float8', values: col((x) => num(x.src.elongation)) },
+        { name: 'flags', type: 'int4', values: col((x) => Math.trunc(x.src.flags)) },
+        {
+          name: 'vetflags',
+          type: 'int4',
+          values: col((x) => (x.src.vetflags === undefined ? null : Math.trunc(x.src.vetflags))),
+        },
+      ],
+      sources.length,
+    );
     await tx.query(
       `UPDATE jobs SET status = u.status, exit_code = u.code, message = u.message, steps = u.steps::jsonb,
          qa = u.qa::jsonb, counts = u.counts::jsonb, started_at = u.started, ended_at = u.ended, elapsed = u.elapsed,
