@@ -244,6 +244,21 @@ for (const backend of BACKENDS) {
           }),
           /minimum/,
         );
+        // A minimum below the reference pipeline's default reaches the reference job's configuration:
+        // tile B's day-5 image gets a reference of its one earlier frame, which the job then accepts.
+        const small = await launch(db, {
+          ...base,
+          from: new Date('2028-09-05T00:00:00Z'),
+          to: new Date('2028-09-06T00:00:00Z'),
+          minRefInputs: 1,
+        });
+        const refJobs = small.toRun.filter((j) => j.pipeline === 'reference');
+        assert.ok(refJobs.length >= 1);
+        for (const j of refJobs) {
+          const m = JSON.parse(Buffer.from(await store.get(j.manifestUri)).toString('utf8'));
+          assert.equal(m.config.minInputs, 1);
+          assert.ok(m.inputs.length >= 1);
+        }
         // Another filter has no images at all.
         const none = await launch(db, {
           ...base,

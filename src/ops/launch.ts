@@ -287,7 +287,8 @@ export async function launch(db: Db, o: LaunchOptions): Promise<LaunchResult> {
   const refTo = o.refTo ? mjdFromDate(o.refTo) : undefined;
   const configs = {
     science: o.config?.science ?? {},
-    reference: o.config?.reference ?? {},
+    // The reference job refuses fewer frames than its minInputs: the minimum launch planned with.
+    reference: { minInputs, ...(o.config?.reference ?? {}) },
     noop: o.config?.noop ?? {},
   };
   const t0 = performance.now();
