@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseFits, readImage } from '../src/fits/index.ts';
+import { estimatePsf, psfFromFits } from '../src/image/psf/index.ts';
 import { openMemoryDb } from '../src/ops/db.ts';
 import { ingest } from '../src/ops/ingest.ts';
 import { launch } from '../src/ops/launch.ts';
@@ -50,7 +51,7 @@ test('co-adds the inputs into refimage, coverage and uncertainty under refimages
   const res = r.result!;
   assert.deepEqual(
     res.steps.map((s) => s.name),
-    ['grid', 'coadd', 'write'],
+    ['grid', 'coadd', 'psf', 'write'],
   );
   assert.equal(res.qa.nInputs, 4);
   assert.equal(typeof res.qa.cov5percent, 'number');
@@ -73,6 +74,27 @@ test('co-adds the inputs into refimage, coverage and uncertainty under refimages
   assert.equal(max, 4);
   // The grid is cropped to where the inputs land: about an input's size, not a whole tile.
   assert.ok(img.width < 400 && img.height < 400, `${img.width}×${img.height}`);
+  // The co-add's PSF, for its science jobs: the model estimated on the co-add, read back from
+  // refimage_psf.fits, gives the same stamps (to the float32 of the file) and FWHM.
+  assert.ok(byKind.refimage_psf, 'refimage_psf product');
+  assert.ok(byKind.refimage_psf.uri.startsWith(m.referencePrefix));
+  assert.ok(Number(res.qa.psfStars) >= 3, `${res.qa.psfStars} stars`);
+  const stored = psfFromFits(parseFits(await readFile(byKind.refimage_psf.uri)));
+  const est = estimatePsf(
+    { width: img.width, height: img.height, data: img.data as Float32Array },
+    { minStars: 3 },
+  );
+  for (const [x, y] of [
+    [img.width / 2, img.height / 2],
+    [10.3, 20.7],
+  ]) {
+    const a = stored.stamp(x, y);
+    const b = est.psf.stamp(x, y);
+    assert.equal(a.length, b.length);
+    const peak = Math.max(...b);
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-5 * peak, `pixel ${i}`);
+  }
+  assert.ok(Math.abs(stored.fwhm(img.width / 2, img.height / 2) - Number(res.qa.psfFwhm)) < 1e-4);
 });
 
 test('an input that changed since ingest: 65; too few inputs: 33', async () => {

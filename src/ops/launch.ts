@@ -406,7 +406,9 @@ export async function launch(db: Db, o: LaunchOptions): Promise<LaunchResult> {
           cov_checksum: null,
           unc_uri: prefix + REFERENCE_PRODUCTS.refimage_unc,
           unc_checksum: null,
-          psf_uri: null,
+          // Written by the reference job when its co-add has stars enough; a science job that finds
+          // no such product in the reference's result record estimates the PSF itself.
+          psf_uri: prefix + REFERENCE_PRODUCTS.refimage_psf,
           psf_checksum: null,
           zero_point: null,
           inputs: null,

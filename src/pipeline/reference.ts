@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { encodeFits, readFits, readImage } from '../fits/index.ts';
 import { type CoaddFrame, coadd, type FrameStore, type TargetGrid, tileGrid } from '../image/coadd.ts';
+import { estimatePsf, psfHdus } from '../image/psf/index.ts';
 import type { Region } from '../image/resample.ts';
 import { WorkerPool } from '../image/workers.ts';
 import { BadInputError, ExitCode, RapidError } from '../util/errors.ts';
@@ -193,6 +194,19 @@ export async function runReferenceJob(m: ReferenceManifest, ctx: JobContext): Pr
       ExitCode.NO_REFERENCE,
     );
 
+  // The co-add's PSF, estimated once here rather than in every science job of this reference
+  // (on a tile-sized grid it is a large share of a science job's time). Too few stars is not a
+  // failure: the science jobs then estimate it themselves, or say why they cannot.
+  const psf = await ctx.step('psf', () => {
+    try {
+      return estimatePsf({ width: target.width, height: target.height, data: result.image }, { minStars: 3 });
+    } catch (err) {
+      if (!(err instanceof BadInputError)) throw err;
+      ctx.log.warn(`no PSF model for the reference: ${err.message}`);
+      return undefined;
+    }
+  });
+
   await ctx.step('write', async () => {
     const header = () => {
       const h = target.wcs.toHeader();
@@ -225,6 +239,12 @@ export async function runReferenceJob(m: ReferenceManifest, ctx: JobContext): Pr
       encodeFits([{ data: result.uncertainty, shape, header: header() }], { checksum: true }),
       'refimage_unc',
     );
+    if (psf)
+      await ctx.writeObject(
+        `${prefix}/${REFERENCE_PRODUCTS.refimage_psf}`,
+        encodeFits(psfHdus(psf.psf, header()), { checksum: true }),
+        'refimage_psf',
+      );
   });
   return {
     exitCode: ExitCode.OK,
@@ -233,6 +253,9 @@ export async function runReferenceJob(m: ReferenceManifest, ctx: JobContext): Pr
       width: target.width,
       height: target.height,
       inputsGiven: m.inputs.length,
+      ...(psf
+        ? { psfFwhm: psf.psf.fwhm(target.width / 2, target.height / 2), psfStars: psf.stars.length }
+        : {}),
     },
     counts: { inputs: result.qa.nInputs },
   };

@@ -16,6 +16,7 @@ import { fluxRatioFromImages, type MatchResult, matchStars, robustSigma } from '
 import { estimatePsf, measureStars, type PsfEstimate, type StarFit } from '../image/psf/index.ts';
 import type { PsfModel } from '../image/psf/model.ts';
 import { type ResampleKernelName, resample } from '../image/resample.ts';
+import { median } from '../image/stats.ts';
 import { sharedFloat32 } from '../image/workers.ts';
 import { type TiledZogyResult, zogyTiled } from '../image/zogy/tiles.ts';
 import { dilate } from '../image/zogy/zogy.ts';
@@ -122,13 +123,6 @@ function headerNumber(h: Header, keys: string[]): number | undefined {
  */
 function sourceSignal(value: number, sigma: number): number {
   return Math.max(value - 2 * sigma, 0);
-}
-
-function median(values: ArrayLike<number>): number {
-  const a = Array.from(values)
-    .filter(Number.isFinite)
-    .sort((x, y) => x - y);
-  return a.length ? a[a.length >> 1] : Number.NaN;
 }
 
 /** Subtract the reference from the science image. */
