@@ -4,6 +4,7 @@
  * `rapid job run` runs it, in its own process, so that its peak memory is its own.
  */
 import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../../src/ops/db.ts';
@@ -13,8 +14,20 @@ import type { ResultRecord } from '../../src/pipeline/types.ts';
 import { type SimulationSummary, simulateSurvey } from '../../src/sim/simulate.ts';
 import { openStore } from '../../src/store/index.ts';
 
-/** `epochs` exposures of one tile in F158; the last is the science image of the benchmarks. */
+/**
+ * `epochs` exposures of one tile in F158; the last is the science image of the benchmarks. A
+ * simulation already in `dir` (a kept benchmark folder) with as many images of that size is reused.
+ */
 export async function simulateEpochs(dir: string, epochs: number, size: number): Promise<SimulationSummary> {
+  try {
+    const kept = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as SimulationSummary;
+    if (kept.epochs.length === epochs && kept.options.size === size) {
+      console.error(`# reusing the ${epochs} simulated images in ${dir}`);
+      return kept;
+    }
+  } catch {
+    // nothing kept: simulate
+  }
   const t = performance.now();
   const summary = await simulateSurvey(dir, { tiles: 1, epochs, size, filters: ['F158'], seed: 11 });
   console.error(
