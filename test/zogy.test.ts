@@ -203,8 +203,13 @@ describe('difference PSF in files', () => {
       [-0.33, 0.21],
       [0.45, -0.1],
     ]) {
-      const exact = model.stamp(100 + dx, 100 + dy);
+      const exact = model.convolvedStamp(100 + dx, 100 + dy);
       assert.ok(peakDiff(exact, g.stamp(100 + dx, 100 + dy)) < 1e-3, `grid at phase ${dx}, ${dy}`);
+      // The model's own stamps (from that grid, for a constant science PSF) keep the flux too.
+      const fast = model.stamp(100 + dx, 100 + dy);
+      assert.ok(peakDiff(exact, fast) < 1e-3, `stamp at phase ${dx}, ${dy}`);
+      const sum = (a: Float32Array) => a.reduce((p, q) => p + q, 0);
+      assert.ok(Math.abs(sum(fast) / sum(exact) - 1) < 1e-3, `flux at phase ${dx}, ${dy}`);
     }
   });
 
@@ -219,7 +224,7 @@ describe('difference PSF in files', () => {
       [29.7, 30.4],
     ]) {
       const data = new Float32Array(width * width);
-      const s = model.stamp(x, y);
+      const s = model.convolvedStamp(x, y);
       const h = (model.size - 1) / 2;
       for (let j = 0; j < model.size; j++)
         for (let i = 0; i < model.size; i++)
