@@ -80,15 +80,17 @@ export function encodeCopyBinary(columns: CopyColumn[], rows: number): Uint8Arra
           o = out.writeInt32BE(8, o);
           o = out.writeDoubleBE(v, o);
           break;
-        case 'int8':
-          if (typeof v === 'bigint') {
-            o = out.writeInt32BE(8, o);
-            o = out.writeBigInt64BE(v, o);
-          } else if (typeof v === 'number' && Number.isSafeInteger(v)) {
-            o = out.writeInt32BE(8, o);
-            o = out.writeBigInt64BE(BigInt(v), o);
-          } else bad(c, r, `integer expected, got ${String(v)}`);
+        case 'int8': {
+          const big =
+            typeof v === 'bigint'
+              ? v
+              : typeof v === 'number' && Number.isSafeInteger(v)
+                ? BigInt(v)
+                : bad(c, r, `integer expected, got ${String(v)}`);
+          o = out.writeInt32BE(8, o);
+          o = out.writeBigInt64BE(big, o);
           break;
+        }
         case 'int4':
           if (typeof v !== 'number' || !Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31)
             bad(c, r, `32-bit integer expected, got ${String(v)}`);
