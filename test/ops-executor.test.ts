@@ -55,6 +55,15 @@ async function events(): Promise<{ id: string; event: string; t: number }[]> {
     .map((l) => JSON.parse(l));
 }
 
+/** Resolves once n fake jobs have logged their start (and so installed their SIGTERM handler): a fixed delay races process start-up on a loaded machine. */
+async function started(n: number): Promise<void> {
+  for (;;) {
+    const ev = await readFile(logFile, 'utf8').catch(() => '');
+    if (ev.split('\n').filter((l) => l.includes('"start"')).length >= n) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function executor(concurrency: number, name: string): LocalExecutor {
   logFile = join(dir, `${name}.log`);
   return new LocalExecutor({
@@ -107,10 +116,11 @@ test('stage 2 starts after its reference job succeeded; at most N at once; faile
 test('stop: running jobs finish, no new ones start; interrupt: running jobs end interrupted (75)', async () => {
   const ex = executor(1, 'stop');
   const ended: JobEnded[] = [];
-  const p = ex.run([job(1, 2, 0, 400), job(2, 2, 0, 400), job(3, 2, 0, 400)], {
+  const p = ex.run([job(1, 2, 0, 1000), job(2, 2, 0, 1000), job(3, 2, 0, 1000)], {
     onEnd: (e) => ended.push(e),
   });
-  setTimeout(() => ex.stop(), 150);
+  await started(1);
+  ex.stop();
   const s = await p;
   assert.deepEqual([s.ended, s.notStarted, s.stopped], [1, 2, true]);
   assert.deepEqual([ended[0].jobId, ended[0].status], [1, 'succeeded']);
@@ -120,7 +130,8 @@ test('stop: running jobs finish, no new ones start; interrupt: running jobs end 
   const p2 = ex2.run([job(1, 2, 0, 5000), job(2, 2, 0, 5000), job(3, 2, 0, 5000)], {
     onEnd: (e) => ended2.push(e),
   });
-  setTimeout(() => ex2.interrupt(), 300);
+  await started(2);
+  ex2.interrupt();
   const s2 = await p2;
   assert.deepEqual([s2.interrupted, s2.notStarted], [2, 1]);
   assert.ok(ended2.every((e) => e.status === 'interrupted' && e.exitCode === 75));
