@@ -4,8 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readFits, readImage } from '../src/fits/index.ts';
-import { estimateBackground, measureBackgroundMesh, subtractBackground } from '../src/image/background.ts';
+import {
+  estimateBackground,
+  estimateBackgroundThreaded,
+  interpolateMeshThreaded,
+  measureBackgroundMesh,
+  subtractBackground,
+} from '../src/image/background.ts';
 import { type Image, MaskBit } from '../src/image/image.ts';
+import { sharedFloat32, WorkerPool } from '../src/image/workers.ts';
 import { BadInputError } from '../src/util/errors.ts';
 import { SHARED } from './support/cli.ts';
 import { hasPythonModule, requireTool, runPython } from './support/tools.ts';
@@ -99,6 +106,41 @@ test('a flat-plus-gradient field: level and RMS recovered; NaN and masked pixels
   assert.ok(Number.isFinite(bg.level[150 * width + 220]) && Number.isFinite(bg.rms[150 * width + 220]));
   const sub = subtractBackground({ width, height, data: field.data }, bg);
   assert.ok(Math.abs(sub.data[10 * width + 10]) < 25);
+});
+
+test('threaded background (meshes and splines shared among threads) equals the single-threaded one, mask and NaN included', async () => {
+  const width = 300;
+  const height = 203;
+  const field = syntheticField(width, height);
+  const data = field.data.slice();
+  const mask = new Uint8Array(width * height);
+  for (let k = 0; k < 2000; k++) mask[(k * 37) % data.length] = MaskBit.SATURATED;
+  for (let k = 0; k < 500; k++) data[(k * 101) % data.length] = Number.NaN;
+  const image = { width, height, data, mask };
+  const options = { meshSize: 32, filterSize: 3 };
+  const pool = new WorkerPool(3);
+  try {
+    const one = estimateBackground(image, options);
+    const many = await estimateBackgroundThreaded(image, options, pool);
+    assert.deepEqual(many.mesh.level, one.mesh.level);
+    assert.deepEqual(many.mesh.rms, one.mesh.rms);
+    assert.deepEqual(many.level, one.level);
+    assert.deepEqual(many.rms, one.rms);
+    // Subtracting in place: data − level, computed before rounding to float32.
+    const inPlace = sharedFloat32(width * height);
+    inPlace.set(field.data);
+    await interpolateMeshThreaded(one.mesh, one.mesh.level, width, height, inPlace, { subtract: true, pool });
+    let worst = 0;
+    for (let k = 0; k < inPlace.length; k++)
+      worst = Math.max(worst, Math.abs(inPlace[k] - Math.fround(field.data[k] - one.level[k])));
+    assert.equal(worst, 0, `in-place subtraction differs by ${worst}`);
+    await assert.rejects(
+      interpolateMeshThreaded(one.mesh, one.mesh.level, width, height, new Float32Array(width * height)),
+      /shared memory/,
+    );
+  } finally {
+    await pool.close();
+  }
 });
 
 test('a mesh with too few usable pixels is filled from its neighbours', () => {

@@ -129,6 +129,25 @@ test('combinePixel: clipped weighted mean rejects an outlier; median on request'
   assert.ok(Number.isNaN(combinePixel(v, w, 0, 'clipped-mean').value));
 });
 
+test('combinePixel: the median by selection equals the sorted median for 1 to 25 values, ties included; inputs untouched', () => {
+  let s = 7;
+  const rnd = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+  for (let trial = 0; trial < 500; trial++) {
+    const n = 1 + (trial % 25);
+    // Few distinct values on odd trials, so that ties are common.
+    const v = Float64Array.from({ length: n }, () => (trial % 2 ? Math.floor(rnd() * 4) : rnd() * 100));
+    const w = Float64Array.from({ length: n }, () => 0.5 + rnd());
+    const before = v.slice();
+    const sorted = [...v].sort((a, b) => a - b);
+    const expected = n % 2 ? sorted[n >> 1] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    assert.equal(combinePixel(v, w, n, 'median').value, expected, `n ${n}: ${[...v]}`);
+    assert.deepEqual(v, before);
+  }
+});
+
 test('co-add of five dithered TAN-SIP frames: fluxes on the common zero point, cosmic ray and transient rejected, QA', async () => {
   const sims = frames();
   let loading = 0;

@@ -3,16 +3,16 @@
  * src/image, write FITS. Informational lines go to standard error; `--json` puts a summary
  * on standard output.
  */
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Header } from '../fits/header.ts';
 import { readImage, writeFits } from '../fits/index.ts';
 import { estimateBackground } from '../image/background.ts';
-import { type CoaddFrame, coadd, type FrameStore, type TargetGrid, tileGrid } from '../image/coadd.ts';
+import { type CoaddFrame, coadd, type TargetGrid, tileGrid } from '../image/coadd.ts';
 import type { Image } from '../image/image.ts';
-import type { Region } from '../image/resample.ts';
 import { RESAMPLE_KERNELS, type ResampleKernelName, resample } from '../image/resample.ts';
+import { diskFrameStore } from '../pipeline/frame-store.ts';
 import { effectiveHeader, loadImage, openFits } from '../pipeline/load.ts';
 import { DEFAULT_NSIDE } from '../sky/tiles.ts';
 import { BadInputError, UsageError } from '../util/errors.ts';
@@ -75,43 +75,6 @@ function kernelOption(text: string): ResampleKernelName {
   if (!RESAMPLE_KERNELS.includes(k))
     throw new UsageError(`--kernel must be one of ${RESAMPLE_KERNELS.join(', ')}, got '${text}'`);
   return k;
-}
-
-/** Resampled frames kept in raw float32 files in a temporary folder between the co-add's passes. */
-async function diskFrameStore(dir: string): Promise<FrameStore> {
-  const tmp = await mkdtemp(join(dir, '.coadd-'));
-  const regions = new Map<number, Region>();
-  const file = (i: number, what: string) => join(tmp, `${i}.${what}.f32`);
-  const readRows = async (path: string, width: number, y0: number, y1: number) => {
-    const out = new Float32Array((y1 - y0) * width);
-    const fh = await open(path, 'r');
-    try {
-      await fh.read(new Uint8Array(out.buffer), 0, out.byteLength, y0 * width * 4);
-    } finally {
-      await fh.close();
-    }
-    return out;
-  };
-  return {
-    async put(index, region, data, weight) {
-      regions.set(index, region);
-      await writeFile(file(index, 'data'), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      await writeFile(
-        file(index, 'weight'),
-        new Uint8Array(weight.buffer, weight.byteOffset, weight.byteLength),
-      );
-    },
-    async rows(index, y0, y1) {
-      const w = regions.get(index)!.width;
-      return {
-        data: await readRows(file(index, 'data'), w, y0, y1),
-        weight: await readRows(file(index, 'weight'), w, y0, y1),
-      };
-    },
-    async close() {
-      await rm(tmp, { recursive: true, force: true });
-    },
-  };
 }
 
 export function registerImageCommands(program: Command): void {
@@ -266,7 +229,7 @@ export function registerImageCommands(program: Command): void {
           photometry: opts.photometry,
           zeroPoint,
           kernel,
-          store: await diskFrameStore(opts.out),
+          store: await diskFrameStore(opts.out, '.coadd-'),
           onFrame: (f) =>
             console.error(
               f.pixels > 0
@@ -292,6 +255,9 @@ export function registerImageCommands(program: Command): void {
           height: grid.height,
           tile: grid.tile?.id,
           seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+          timings: Object.fromEntries(
+            Object.entries(result.timings).map(([k, v]) => [k, Number(v.toFixed(2))]),
+          ),
           frames: result.frames.map((f) => ({
             name: f.name,
             scale: f.scale,

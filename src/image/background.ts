@@ -19,8 +19,10 @@
  *    beyond the outermost centres.
  */
 import { BadInputError } from '../util/errors.ts';
+import { interpolateMeshRows, knotPosition, measureMeshRows, naturalSpline } from './background-mesh.ts';
 import type { Image } from './image.ts';
 import { medianInPlace } from './stats.ts';
+import { defaultPool, sharedFloat32, toShared, type WorkerPool } from './workers.ts';
 
 export interface BackgroundOptions {
   /** Mesh size in pixels: one number for square meshes, or [width, height]. SourceExtractor's BACK_SIZE, default 64. */
@@ -59,17 +61,6 @@ export interface Background {
   readonly rms: Float32Array;
 }
 
-/** Below this share of usable pixels a mesh is bad (SourceExtractor's BACK_MINGOODFRAC). */
-const MIN_GOOD_FRACTION = 0.5;
-/** The histogram spans ±5σ around the clipped mean. */
-const HISTOGRAM_NSIGMA = 5;
-/** At most this many histogram bins. */
-const HISTOGRAM_MAX_LEVELS = 4096;
-/** Aim for about this many pixels per bin near the mode. */
-const HISTOGRAM_MIN_PER_BIN = 4;
-/** Above this |mean − median|/σ a mesh is crowded and its median is used instead of the mode. */
-const CROWDED_SKEW = 0.3;
-
 function pair(
   v: number | readonly [number, number] | undefined,
   fallback: number,
@@ -81,106 +72,6 @@ function pair(
     if (!Number.isInteger(x) || x < 1) throw new RangeError(`${what} must be a positive integer, got ${x}`);
   }
   return p;
-}
-
-/** Running sums over histogram bins: counts, and counts times the bin index and its square. */
-interface Cumulative {
-  count: Float64Array;
-  m1: Float64Array;
-  m2: Float64Array;
-}
-
-/** Mode and σ of one mesh's usable pixels. */
-function meshStatistics(
-  values: Float32Array,
-  n: number,
-  histogram: Int32Array,
-  cumulative: Cumulative,
-): { mode: number; sigma: number } {
-  // A first clip at ±2σ around the mean removes the bright wings before binning.
-  let s = 0;
-  let s2 = 0;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    s += v;
-    s2 += v * v;
-  }
-  let mean = s / n;
-  let sigma = Math.sqrt(Math.max(0, s2 / n - mean * mean));
-  const lcut = Math.fround(mean - 2 * sigma);
-  const hcut = Math.fround(mean + 2 * sigma);
-  s = 0;
-  s2 = 0;
-  let kept = 0;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v >= lcut && v <= hcut) {
-      s += v;
-      s2 += v * v;
-      kept++;
-    }
-  }
-  mean = s / kept;
-  sigma = Math.sqrt(Math.max(0, s2 / kept - mean * mean));
-  if (!(sigma > 0)) return { mode: mean, sigma: 0 };
-
-  // Bin i is centred on qzero + i·qscale.
-  const step = (Math.sqrt(2 / Math.PI) * HISTOGRAM_NSIGMA) / HISTOGRAM_MIN_PER_BIN;
-  const nlevels = Math.min(HISTOGRAM_MAX_LEVELS, Math.floor(step * kept + 1));
-  const qscale = (2 * HISTOGRAM_NSIGMA * sigma) / nlevels;
-  const qzero = mean - HISTOGRAM_NSIGMA * sigma;
-  histogram.fill(0, 0, nlevels);
-  for (let i = 0; i < n; i++) {
-    const bin = Math.floor((values[i] - qzero) / qscale + 0.5);
-    if (bin >= 0 && bin < nlevels) histogram[bin]++;
-  }
-
-  // Clip the histogram at ±3σ around its median until σ (in bins) settles. Cumulative sums
-  // of the counts and their first two moments make each iteration cost O(log nlevels).
-  const cum = cumulative;
-  cum.count[0] = 0;
-  cum.m1[0] = 0;
-  cum.m2[0] = 0;
-  for (let i = 0; i < nlevels; i++) {
-    const c = histogram[i];
-    cum.count[i + 1] = cum.count[i] + c;
-    cum.m1[i + 1] = cum.m1[i] + c * i;
-    cum.m2[i + 1] = cum.m2[i] + c * i * i;
-  }
-  let lo = 0;
-  let hi = nlevels - 1;
-  let hmean = mean;
-  let hmedian = mean;
-  let hsigma = 10 * (nlevels - 1);
-  let previous = 1;
-  for (let it = 0; it < 100 && hsigma >= 0.1 && Math.abs(hsigma / previous - 1) > 1e-4; it++) {
-    previous = hsigma;
-    const base = cum.count[lo];
-    const count = cum.count[hi + 1] - base;
-    if (count === 0) break;
-    hmean = (cum.m1[hi + 1] - cum.m1[lo]) / count;
-    hsigma = Math.sqrt(Math.max(0, (cum.m2[hi + 1] - cum.m2[lo]) / count - hmean * hmean));
-    // Interpolated median: bin i covers [i − 0.5, i + 0.5); find the bin where half the count is reached.
-    const half = base + count / 2;
-    let a = lo;
-    let b = hi;
-    while (a < b) {
-      const m = (a + b) >> 1;
-      if (cum.count[m + 1] < half) a = m + 1;
-      else b = m;
-    }
-    const inBin = histogram[a];
-    hmedian = inBin > 0 ? a - 0.5 + (half - cum.count[a]) / inBin : a;
-    lo = Math.max(0, Math.round(hmedian - 3 * hsigma));
-    hi = Math.min(nlevels - 1, Math.round(hmedian + 3 * hsigma));
-  }
-  let mode: number;
-  if (hsigma > 0) {
-    mode = Math.abs(hmean - hmedian) / hsigma < CROWDED_SKEW ? 2.5 * hmedian - 1.5 * hmean : hmedian;
-  } else {
-    mode = hmean;
-  }
-  return { mode: qzero + mode * qscale, sigma: hsigma * qscale };
 }
 
 /** Give each bad mesh (NaN) the average of its nearest good meshes. */
@@ -261,49 +152,84 @@ function filterMeshes(
   rms.set(outRms);
 }
 
-/** Measure the background of each mesh: clipped mode and σ, bad meshes filled, then median-filtered. */
-export function measureBackgroundMesh(image: Image, options: BackgroundOptions = {}): BackgroundMesh {
-  const { width, height, data, mask } = image;
+/** Shared memory from its first byte: tasks address rows from the buffer's start. */
+function startsShared(a: Float32Array | Uint8Array): boolean {
+  return a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0;
+}
+
+/** Mesh and filter sizes from the options, and the mesh map's size. */
+function meshLayout(image: Image, options: BackgroundOptions) {
   const [bw, bh] = pair(options.meshSize, 64, 'background mesh size');
   const [fw, fh] = pair(options.filterSize, 3, 'background filter size');
-  const threshold = options.filterThreshold ?? 0;
-  const maskBits = options.maskBits ?? 0xff;
-  const nx = Math.ceil(width / bw);
-  const ny = Math.ceil(height / bh);
-  const level = new Float32Array(nx * ny);
-  const rms = new Float32Array(nx * ny);
-  const values = new Float32Array(bw * bh);
-  const histogram = new Int32Array(HISTOGRAM_MAX_LEVELS);
-  const cumulative: Cumulative = {
-    count: new Float64Array(HISTOGRAM_MAX_LEVELS + 1),
-    m1: new Float64Array(HISTOGRAM_MAX_LEVELS + 1),
-    m2: new Float64Array(HISTOGRAM_MAX_LEVELS + 1),
+  return {
+    width: image.width,
+    height: image.height,
+    bw,
+    bh,
+    fw,
+    fh,
+    nx: Math.ceil(image.width / bw),
+    ny: Math.ceil(image.height / bh),
+    threshold: options.filterThreshold ?? 0,
+    maskBits: options.maskBits ?? 0xff,
   };
-  for (let my = 0; my < ny; my++) {
-    const y0 = my * bh;
-    const y1 = Math.min(height, y0 + bh);
-    for (let mx = 0; mx < nx; mx++) {
-      const x0 = mx * bw;
-      const x1 = Math.min(width, x0 + bw);
-      let n = 0;
-      for (let y = y0; y < y1; y++) {
-        const row = y * width;
-        for (let x = x0; x < x1; x++) {
-          const v = data[row + x];
-          if (!Number.isNaN(v) && (mask === undefined || (mask[row + x] & maskBits) === 0)) values[n++] = v;
-        }
-      }
-      const k = my * nx + mx;
-      if (n < (x1 - x0) * (y1 - y0) * MIN_GOOD_FRACTION || n === 0) {
-        level[k] = Number.NaN;
-        rms[k] = Number.NaN;
-        continue;
-      }
-      const st = meshStatistics(values, n, histogram, cumulative);
-      level[k] = st.mode;
-      rms[k] = st.sigma;
-    }
-  }
+}
+type MeshLayout = ReturnType<typeof meshLayout>;
+
+/** Measure the background of each mesh: clipped mode and σ, bad meshes filled, then median-filtered. */
+export function measureBackgroundMesh(image: Image, options: BackgroundOptions = {}): BackgroundMesh {
+  const g = meshLayout(image, options);
+  const level = new Float32Array(g.nx * g.ny);
+  const rms = new Float32Array(g.nx * g.ny);
+  measureMeshRows({
+    width: g.width,
+    height: g.height,
+    data: image.data,
+    mask: image.mask,
+    meshWidth: g.bw,
+    meshHeight: g.bh,
+    maskBits: g.maskBits,
+    start: 0,
+    end: g.ny,
+    level,
+    rms,
+  });
+  return finishMesh(level, rms, g);
+}
+
+/**
+ * As measureBackgroundMesh, with the meshes' statistics shared among the threads of a pool
+ * (the image's pixels are copied to shared memory unless they are there already).
+ */
+export async function measureBackgroundMeshThreaded(
+  image: Image,
+  options: BackgroundOptions = {},
+  pool: WorkerPool = defaultPool(),
+): Promise<BackgroundMesh> {
+  const g = meshLayout(image, options);
+  const level = sharedFloat32(g.nx * g.ny);
+  const rms = sharedFloat32(g.nx * g.ny);
+  const plane = <T extends Float32Array | Uint8Array>(a: T) =>
+    (startsShared(a) ? a.buffer : toShared(a).buffer) as SharedArrayBuffer;
+  const task = {
+    kind: 'background-mesh' as const,
+    width: g.width,
+    height: g.height,
+    data: plane(image.data),
+    mask: image.mask && plane(image.mask),
+    meshWidth: g.bw,
+    meshHeight: g.bh,
+    maskBits: g.maskBits,
+    level: level.buffer as SharedArrayBuffer,
+    rms: rms.buffer as SharedArrayBuffer,
+  };
+  await pool.runRanges(g.ny, (start, end) => ({ ...task, start, end }));
+  return finishMesh(level, rms, g);
+}
+
+/** Bad meshes filled, the map filtered, and the global values: the rest of measureBackgroundMesh. */
+function finishMesh(level: Float32Array, rms: Float32Array, g: MeshLayout): BackgroundMesh {
+  const { width, height, nx, ny, bw, bh, fw, fh, threshold } = g;
   let goodMeshes = 0;
   for (let k = 0; k < nx * ny; k++) if (!Number.isNaN(level[k])) goodMeshes++;
   if (goodMeshes === 0) {
@@ -319,62 +245,11 @@ export function measureBackgroundMesh(image: Image, options: BackgroundOptions =
   return { nx, ny, meshWidth: bw, meshHeight: bh, level, rms, globalLevel, globalRms, badMeshes };
 }
 
-/**
- * Second derivatives of the natural cubic spline with unit knot spacing through
- * values[offset + i·stride], i < n (zero at both ends), written to out with the same layout.
- */
-function naturalSpline(
-  values: Float32Array | Float64Array,
-  out: Float64Array,
-  n: number,
-  offset: number,
-  stride: number,
-) {
-  out[offset] = 0;
-  if (n < 3) {
-    if (n === 2) out[offset + stride] = 0;
-    return;
-  }
-  // Thomas algorithm on M[i−1] + 4·M[i] + M[i+1] = 6·(y[i+1] − 2·y[i] + y[i−1]).
-  const c = new Float64Array(n);
-  const d = new Float64Array(n);
-  for (let i = 1; i < n - 1; i++) {
-    const rhs =
-      6 *
-      (values[offset + (i + 1) * stride] -
-        2 * values[offset + i * stride] +
-        values[offset + (i - 1) * stride]);
-    const denom = 4 - c[i - 1];
-    c[i] = 1 / denom;
-    d[i] = (rhs - d[i - 1]) / denom;
-  }
-  out[offset + (n - 1) * stride] = 0;
-  for (let i = n - 2; i >= 1; i--) out[offset + i * stride] = d[i] - c[i] * out[offset + (i + 1) * stride];
-}
-
-/** Segment and fraction of a pixel in knot coordinates: knot i is at pixel (i + 0.5)·size − 0.5. */
-function knotPosition(pixel: number, size: number, knots: number): { j: number; t: number } {
-  const u = (pixel + 0.5) / size - 0.5;
-  const j = Math.max(0, Math.min(knots - 2, Math.floor(u)));
-  return { j, t: u - j };
-}
-
-/**
- * Full-resolution map from mesh values by natural bicubic splines through the mesh centres
- * (as SourceExtractor: a spline along y through each column of meshes, then along x).
- */
-export function interpolateMesh(
-  mesh: BackgroundMesh,
-  values: Float32Array,
-  width: number,
-  height: number,
-): Float32Array {
+/** The spline coefficients shared by every row of a full-resolution map (see interpolateMesh). */
+function meshSplines(mesh: BackgroundMesh, values: Float32Array, width: number) {
   const { nx, ny, meshWidth, meshHeight } = mesh;
-  const out = new Float32Array(width * height);
   const dy2 = new Float64Array(nx * ny);
   for (let i = 0; i < nx; i++) naturalSpline(values, dy2, ny, i, nx);
-  const node = new Float64Array(nx);
-  const dx2 = new Float64Array(nx);
   // Per column: the knot segment and the spline weights, shared by every row.
   const xs = new Int32Array(width);
   const xw = new Float64Array(4 * width);
@@ -388,33 +263,49 @@ export function interpolateMesh(
     xw[4 * x + 2] = (ct * ct * ct - ct) / 6;
     xw[4 * x + 3] = (t * t * t - t) / 6;
   }
-  for (let y = 0; y < height; y++) {
-    if (ny >= 2) {
-      const { j, t } = knotPosition(y, meshHeight, ny);
-      const ct = 1 - t;
-      const a = (ct * ct * ct - ct) / 6;
-      const b = (t * t * t - t) / 6;
-      for (let i = 0; i < nx; i++) {
-        const lo = j * nx + i;
-        const hi = lo + nx;
-        node[i] = ct * values[lo] + t * values[hi] + a * dy2[lo] + b * dy2[hi];
-      }
-    } else {
-      for (let i = 0; i < nx; i++) node[i] = values[i];
-    }
-    const row = y * width;
-    if (nx < 2) {
-      out.fill(node[0], row, row + width);
-      continue;
-    }
-    naturalSpline(node, dx2, nx, 0, 1);
-    for (let x = 0; x < width; x++) {
-      const j = xs[x];
-      const w = 4 * x;
-      out[row + x] = xw[w] * node[j] + xw[w + 1] * node[j + 1] + xw[w + 2] * dx2[j] + xw[w + 3] * dx2[j + 1];
-    }
-  }
+  return { nx, ny, meshHeight, width, values, dy2, xs, xw };
+}
+
+/**
+ * Full-resolution map from mesh values by natural bicubic splines through the mesh centres
+ * (as SourceExtractor: a spline along y through each column of meshes, then along x).
+ * Written into `out` when given (width·height values), else into a new array.
+ */
+export function interpolateMesh(
+  mesh: BackgroundMesh,
+  values: Float32Array,
+  width: number,
+  height: number,
+  out: Float32Array = new Float32Array(width * height),
+): Float32Array {
+  if (out.length !== width * height)
+    throw new RangeError(`output has ${out.length} values, the map ${width * height}`);
+  interpolateMeshRows({ ...meshSplines(mesh, values, width), out, subtract: false, start: 0, end: height });
   return out;
+}
+
+/**
+ * interpolateMesh with the rows shared among the threads of a pool, into `out` (width·height
+ * values in shared memory), or subtracted from what `out` holds when `subtract` is set.
+ */
+export async function interpolateMeshThreaded(
+  mesh: BackgroundMesh,
+  values: Float32Array,
+  width: number,
+  height: number,
+  out: Float32Array,
+  options: { subtract?: boolean; pool?: WorkerPool } = {},
+): Promise<void> {
+  if (out.length !== width * height)
+    throw new RangeError(`output has ${out.length} values, the map ${width * height}`);
+  if (!startsShared(out)) throw new RangeError('interpolateMeshThreaded writes into shared memory only');
+  const task = {
+    ...meshSplines(mesh, values, width),
+    kind: 'interpolate-mesh' as const,
+    out: out.buffer as SharedArrayBuffer,
+    subtract: options.subtract === true,
+  };
+  await (options.pool ?? defaultPool()).runRanges(height, (start, end) => ({ ...task, start, end }));
 }
 
 /** The background and its RMS at every pixel (SourceExtractor's BACKGROUND and BACKGROUND_RMS check images). */
@@ -425,6 +316,21 @@ export function estimateBackground(image: Image, options: BackgroundOptions = {}
     level: interpolateMesh(mesh, mesh.level, image.width, image.height),
     rms: interpolateMesh(mesh, mesh.rms, image.width, image.height),
   };
+}
+
+/** estimateBackground with the work shared among the threads of a pool (maps in shared memory). */
+export async function estimateBackgroundThreaded(
+  image: Image,
+  options: BackgroundOptions = {},
+  pool: WorkerPool = defaultPool(),
+): Promise<Background> {
+  const { width, height } = image;
+  const mesh = await measureBackgroundMeshThreaded(image, options, pool);
+  const level = sharedFloat32(width * height);
+  const rms = sharedFloat32(width * height);
+  await interpolateMeshThreaded(mesh, mesh.level, width, height, level, { pool });
+  await interpolateMeshThreaded(mesh, mesh.rms, width, height, rms, { pool });
+  return { mesh, level, rms };
 }
 
 /** A copy of the image with its background subtracted (NaN pixels stay NaN; variance and mask carried along). */

@@ -4,31 +4,111 @@
  * the results go straight into the shared output planes.
  */
 
+import { medianInPlace } from './stats.ts';
+
 export type CombineMode = 'clipped-mean' | 'median';
 
-/** Sort the first n values ascending with their weights (insertion sort: n is small). */
-function sortPairs(v: Float64Array, w: Float64Array, n: number): void {
-  for (let i = 1; i < n; i++) {
-    const x = v[i];
-    const y = w[i];
-    let j = i - 1;
-    while (j >= 0 && v[j] > x) {
-      v[j + 1] = v[j];
-      w[j + 1] = w[j];
-      j--;
-    }
-    v[j + 1] = x;
-    w[j + 1] = y;
+/** Per-thread work arrays for `combineInto`, for up to `frames` values per pixel. */
+export class CombineScratch {
+  readonly work: Float64Array;
+  readonly variance: Float64Array;
+  readonly keep: Uint8Array;
+  /** The last result: value, 1σ uncertainty, values used. */
+  readonly result = new Float64Array(3);
+  constructor(frames: number) {
+    this.work = new Float64Array(frames);
+    this.variance = new Float64Array(frames);
+    this.keep = new Uint8Array(frames);
   }
 }
 
-interface Combined {
-  value: number;
-  uncertainty: number;
-  used: number;
+/**
+ * Combine one pixel's n values v with inverse-variance weights w into `s.result`
+ * (value, uncertainty, used). v and w are left as they were.
+ */
+export function combineInto(
+  v: Float64Array,
+  w: Float64Array,
+  n: number,
+  mode: CombineMode,
+  kappa: number,
+  ampFraction: number,
+  s: CombineScratch,
+): void {
+  const r = s.result;
+  if (n === 0) {
+    r[0] = Number.NaN;
+    r[1] = Number.NaN;
+    r[2] = 0;
+    return;
+  }
+  let sumW = 0;
+  for (let i = 0; i < n; i++) sumW += w[i];
+  if (n === 1) {
+    r[0] = v[0];
+    r[1] = Math.sqrt(1 / sumW);
+    r[2] = 1;
+    return;
+  }
+  const t = s.work;
+  for (let i = 0; i < n; i++) t[i] = v[i];
+  const median = medianInPlace(t, n);
+  if (mode === 'median') {
+    r[0] = median;
+    r[1] = Math.sqrt(Math.PI / 2 / sumW);
+    r[2] = n;
+    return;
+  }
+  const variance = s.variance;
+  const keep = s.keep;
+  for (let i = 0; i < n; i++) {
+    variance[i] = 1 / w[i];
+    keep[i] = 1;
+  }
+  const k2 = kappa * kappa;
+  let centre = median;
+  let used = n;
+  for (let it = 0; it < 4; it++) {
+    let changed = false;
+    let count = 0;
+    let sw = 0;
+    let swv = 0;
+    const amp = ampFraction * centre;
+    const amp2 = amp * amp;
+    for (let i = 0; i < n; i++) {
+      const d = v[i] - centre;
+      const k = d * d <= k2 * (variance[i] + amp2) ? 1 : 0;
+      if (k !== keep[i]) changed = true;
+      keep[i] = k;
+      if (k) {
+        count++;
+        sw += w[i];
+        swv += w[i] * v[i];
+      }
+    }
+    // Nothing agrees (two frames that differ): keep them all.
+    if (count === 0) {
+      keep.fill(1, 0, n);
+      count = n;
+      changed = false;
+      sw = 0;
+      swv = 0;
+      for (let i = 0; i < n; i++) {
+        sw += w[i];
+        swv += w[i] * v[i];
+      }
+    }
+    centre = swv / sw;
+    sumW = sw;
+    used = count;
+    if (!changed && it > 0) break;
+  }
+  r[0] = centre;
+  r[1] = Math.sqrt(1 / sumW);
+  r[2] = used;
 }
 
-/** Combine one pixel's values (sorted in place) with inverse-variance weights. */
+/** Combine one pixel's values with inverse-variance weights (convenience form of `combineInto`). */
 export function combinePixel(
   v: Float64Array,
   w: Float64Array,
@@ -36,47 +116,10 @@ export function combinePixel(
   mode: CombineMode,
   kappa = 3,
   ampFraction = 0.3,
-  keep: Uint8Array = new Uint8Array(n),
-): Combined {
-  if (n === 0) return { value: Number.NaN, uncertainty: Number.NaN, used: 0 };
-  sortPairs(v, w, n);
-  const median = n % 2 === 1 ? v[n >> 1] : 0.5 * (v[(n >> 1) - 1] + v[n >> 1]);
-  let sumW = 0;
-  for (let i = 0; i < n; i++) sumW += w[i];
-  if (mode === 'median') return { value: median, uncertainty: Math.sqrt(Math.PI / 2 / sumW), used: n };
-  let centre = median;
-  let used = n;
-  keep.fill(1, 0, n);
-  for (let it = 0; it < 4; it++) {
-    let changed = false;
-    let count = 0;
-    const amp = ampFraction * centre;
-    for (let i = 0; i < n; i++) {
-      const tol = kappa * kappa * (1 / w[i] + amp * amp);
-      const k = (v[i] - centre) ** 2 <= tol ? 1 : 0;
-      if (k !== keep[i]) changed = true;
-      keep[i] = k;
-      count += k;
-    }
-    // Nothing agrees (two frames that differ): keep them all.
-    if (count === 0) {
-      keep.fill(1, 0, n);
-      count = n;
-      changed = false;
-    }
-    let sw = 0;
-    let swv = 0;
-    for (let i = 0; i < n; i++) {
-      if (!keep[i]) continue;
-      sw += w[i];
-      swv += w[i] * v[i];
-    }
-    centre = swv / sw;
-    sumW = sw;
-    used = count;
-    if (!changed && it > 0) break;
-  }
-  return { value: centre, uncertainty: Math.sqrt(1 / sumW), used };
+): { value: number; uncertainty: number; used: number } {
+  const s = new CombineScratch(Math.max(1, n));
+  combineInto(v, w, n, mode, kappa, ampFraction, s);
+  return { value: s.result[0], uncertainty: s.result[1], used: s.result[2] };
 }
 
 export interface CombineTask {
@@ -118,26 +161,32 @@ export function runCombineTask(task: CombineTask): void {
     w: new Float32Array(f.weight),
   }));
   const N = Math.max(1, frames.length);
+  // A row's values gathered frame by frame (each frame's row read in order), N slots per pixel.
+  const rowValues = new Float64Array(W * N);
+  const rowWeights = new Float64Array(W * N);
+  const counts = new Uint16Array(W);
   const v = new Float64Array(N);
   const w = new Float64Array(N);
-  const keep = new Uint8Array(N);
+  const scratch = new CombineScratch(N);
+  const result = scratch.result;
   let rejected = 0;
   for (let y = task.start; y < task.end; y++) {
-    const live = frames.filter((f) => y >= f.ry0 && y < f.ry0 + f.rows);
-    const rowBase = live.map((f) => (y - f.ry0) * f.width - f.x0);
-    const xs = live.map((f) => f.x0);
-    const xe = live.map((f) => f.x0 + f.width);
-    for (let x = 0; x < W; x++) {
-      let n = 0;
-      for (let j = 0; j < live.length; j++) {
-        if (x < xs[j] || x >= xe[j]) continue;
-        const k = rowBase[j] + x;
-        const wt = live[j].w[k];
-        if (wt > 0) {
-          v[n] = live[j].d[k];
-          w[n++] = wt;
-        }
+    counts.fill(0);
+    for (const f of frames) {
+      if (y < f.ry0 || y >= f.ry0 + f.rows) continue;
+      const base = (y - f.ry0) * f.width;
+      const { d, w: fw } = f;
+      for (let i = 0; i < f.width; i++) {
+        const wt = fw[base + i];
+        if (!(wt > 0)) continue;
+        const x = f.x0 + i;
+        const slot = x * N + counts[x]++;
+        rowValues[slot] = d[base + i];
+        rowWeights[slot] = wt;
       }
+    }
+    for (let x = 0; x < W; x++) {
+      const n = counts[x];
       const o = y * W + x;
       if (n === 0) {
         image[o] = Number.NaN;
@@ -145,11 +194,15 @@ export function runCombineTask(task: CombineTask): void {
         coverage[o] = 0;
         continue;
       }
-      const c = combinePixel(v, w, n, task.mode, task.kappa, task.ampFraction, keep);
-      image[o] = c.value;
-      uncertainty[o] = c.uncertainty;
-      coverage[o] = c.used;
-      rejected += n - c.used;
+      for (let j = 0, s = x * N; j < n; j++, s++) {
+        v[j] = rowValues[s];
+        w[j] = rowWeights[s];
+      }
+      combineInto(v, w, n, task.mode, task.kappa, task.ampFraction, scratch);
+      image[o] = result[0];
+      uncertainty[o] = result[1];
+      coverage[o] = result[2];
+      rejected += n - result[2];
     }
   }
   new Float64Array(task.rejected)[task.slot] += rejected;

@@ -28,7 +28,11 @@
 import { tileCentre, tileCorners, tileSize } from '../sky/tiles.ts';
 import { BadInputError } from '../util/errors.ts';
 import { Wcs } from '../wcs/index.ts';
-import { type BackgroundOptions, interpolateMesh, measureBackgroundMesh } from './background.ts';
+import {
+  type BackgroundOptions,
+  interpolateMeshThreaded,
+  measureBackgroundMeshThreaded,
+} from './background.ts';
 import type { CombineMode, CombineTask } from './coadd-combine.ts';
 
 export { type CombineMode, combinePixel } from './coadd-combine.ts';
@@ -143,6 +147,22 @@ export interface CoaddResult {
   uncertainty: Float32Array;
   frames: FrameInfo[];
   qa: CoaddQa;
+  timings: CoaddTimings;
+}
+
+/** Seconds spent per phase, all frames together. */
+export interface CoaddTimings {
+  load: number;
+  /** Background subtraction and photometric scaling. */
+  background: number;
+  /** Resampling and weights. */
+  resample: number;
+  /** Putting resampled frames into the frame store. */
+  store: number;
+  /** Reading the strips back. */
+  strips: number;
+  combine: number;
+  qa: number;
 }
 
 /**
@@ -385,12 +405,32 @@ export async function coadd(
   const regions: (Region | undefined)[] = [];
   let stars: StarRef[] | undefined;
   const scratch = new ResampleScratch();
+  // Resampled planes alternate between two sets of buffers, so that one frame's put into the
+  // store (file writes, in the background) overlaps the next frame's work.
+  const outputs = [new ResampleScratch(), new ResampleScratch()];
+  let putting: Promise<void> | undefined;
+  const timings: CoaddTimings = {
+    load: 0,
+    background: 0,
+    resample: 0,
+    store: 0,
+    strips: 0,
+    combine: 0,
+    qa: 0,
+  };
+  let mark = performance.now();
+  const lap = (step: keyof CoaddTimings) => {
+    const now = performance.now();
+    timings[step] += (now - mark) / 1000;
+    mark = now;
+  };
 
   try {
     // ---- pass 1: one frame at a time ----
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
       const { image: img, wcs, zeroPoint } = await f.load();
+      lap('load');
       // The common zero point: as asked, else the first input's that has one.
       if (zpRef === undefined && zeroPoint !== undefined) zpRef = zeroPoint;
       const region = overlapRegion(wcs, img.width, img.height, target, W, H);
@@ -408,20 +448,27 @@ export async function coadd(
         continue;
       }
       const n = img.width * img.height;
-      let data: Float32Array;
+      // Per-frame planes live in reused buffers: fresh 67 MB arrays per frame cost more in page
+      // faults than the arithmetic on them.
+      const data = scratch.float32('input', n);
       // Without a variance plane a frame's noise is its background RMS: its weight is then one
       // number, and no variance needs resampling.
       const variance = img.variance?.slice();
       let backgroundRms: number;
+      data.set(img.data);
       if (options.background === false) {
-        data = img.data.slice();
         backgroundRms = sigmaClippedStats(img.data.filter((_, k) => k % 17 === 0)).std;
       } else {
-        const mesh = measureBackgroundMesh(img, options.background);
-        const level = interpolateMesh(mesh, mesh.level, img.width, img.height);
+        const mesh = await measureBackgroundMeshThreaded(
+          { ...img, data },
+          options.background,
+          options.pool ?? defaultPool(),
+        );
+        await interpolateMeshThreaded(mesh, mesh.level, img.width, img.height, data, {
+          subtract: true,
+          pool: options.pool,
+        });
         backgroundRms = mesh.globalRms;
-        data = new Float32Array(n);
-        for (let k = 0; k < n; k++) data[k] = img.data[k] - level[k];
       }
       let scale: number;
       let matchedStars: number | undefined;
@@ -445,6 +492,7 @@ export async function coadd(
       }
       for (let k = 0; k < n; k++) data[k] *= scale;
       if (variance) for (let k = 0; k < n; k++) variance[k] *= scale * scale;
+      lap('background');
       const r = await resampleRegion(
         { width: img.width, height: img.height, data, variance, mask: img.mask },
         wcs,
@@ -453,20 +501,24 @@ export async function coadd(
         {
           kernel: options.kernel,
           pool: options.pool,
-          scratch,
+          scratch: outputs[i % 2],
         },
       );
-      const weight = new Float32Array(r.data.length);
+      const weight = outputs[i % 2].float32('weight', r.data.length);
       const frameWeight = backgroundRms > 0 ? 1 / (backgroundRms * scale) ** 2 : 1;
+      const { coverage: cov, data: rd, variance: rv } = r;
       for (let k = 0; k < weight.length; k++) {
-        const cov = r.coverage[k];
-        if (!(cov > 0) || Number.isNaN(r.data[k])) continue;
-        if (r.variance) {
-          const v = r.variance[k];
-          weight[k] = v > 0 ? cov / v : 0;
-        } else weight[k] = cov * frameWeight;
+        const c = cov[k];
+        if (!(c > 0) || Number.isNaN(rd[k])) weight[k] = 0;
+        else if (rv) weight[k] = rv[k] > 0 ? c / rv[k] : 0;
+        else weight[k] = c * frameWeight;
       }
-      await store.put(i, region, r.data, weight);
+      lap('resample');
+      await putting;
+      putting = store.put(i, region, r.data, weight);
+      // Its failure surfaces at the next await; until then it must not count as unhandled.
+      putting.catch(() => {});
+      lap('store');
       infos.push({
         index: i,
         name: f.name,
@@ -478,6 +530,8 @@ export async function coadd(
       });
       options.onFrame?.(infos[i]);
     }
+    await putting;
+    lap('store');
     const used = regions.filter((r) => r !== undefined).length;
     if (used === 0)
       throw new BadInputError(`none of the ${frames.length} inputs overlaps the ${W}×${H} target grid`);
@@ -489,20 +543,40 @@ export async function coadd(
     const uncertainty = sharedFloat32(W * H);
     const rejectedCounts = sharedFloat64(pool.threads);
     const S = options.stripHeight ?? 128;
-    for (let y0 = 0; y0 < H; y0 += S) {
+    // Each strip's rows, read while the previous strip is being combined.
+    const readStrip = (y0: number) => {
       const y1 = Math.min(H, y0 + S);
-      const strip: CombineTask['frames'] = [];
+      const parts: Promise<{
+        i: number;
+        ry0: number;
+        ry1: number;
+        data: Float32Array;
+        weight: Float32Array;
+      }>[] = [];
       for (let i = 0; i < frames.length; i++) {
         const r = regions[i];
         if (!r || r.y0 >= y1 || r.y0 + r.height <= y0) continue;
         const ry0 = Math.max(y0, r.y0);
         const ry1 = Math.min(y1, r.y0 + r.height);
-        const rows = await store.rows(i, ry0 - r.y0, ry1 - r.y0);
+        parts.push(store.rows(i, ry0 - r.y0, ry1 - r.y0).then((rows) => ({ i, ry0, ry1, ...rows })));
+      }
+      const all = Promise.all(parts);
+      all.catch(() => {});
+      return all;
+    };
+    let next = readStrip(0);
+    for (let y0 = 0; y0 < H; y0 += S) {
+      const y1 = Math.min(H, y0 + S);
+      const parts = await next;
+      if (y1 < H) next = readStrip(y1);
+      const strip: CombineTask['frames'] = [];
+      for (const { i, ry0, ry1, data: rowData, weight: rowWeight } of parts) {
+        const r = regions[i]!;
         // Reused shared buffers, one pair per frame (workers free shared memory only when they collect garbage).
-        const d = scratch.float32(`strip${i}`, rows.data.length);
-        const wt = scratch.float32(`stripWeight${i}`, rows.weight.length);
-        d.set(rows.data);
-        wt.set(rows.weight);
+        const d = scratch.float32(`strip${i}`, rowData.length);
+        const wt = scratch.float32(`stripWeight${i}`, rowWeight.length);
+        d.set(rowData);
+        wt.set(rowWeight);
         strip.push({
           x0: r.x0,
           width: r.width,
@@ -512,6 +586,7 @@ export async function coadd(
           weight: wt.buffer as SharedArrayBuffer,
         });
       }
+      lap('strips');
       let slot = 0;
       await pool.runRanges(y1 - y0, (start, end) => ({
         kind: 'combine',
@@ -529,6 +604,7 @@ export async function coadd(
         rejected: rejectedCounts.buffer as SharedArrayBuffer,
         slot: slot++,
       }));
+      lap('combine');
     }
     const rejected = rejectedCounts.reduce((a, b) => a + b, 0);
 
@@ -573,8 +649,10 @@ export async function coadd(
       medianUncertainty,
       rejectedValues: rejected,
     };
-    return { width: W, height: H, image, coverage, uncertainty, frames: infos, qa };
+    lap('qa');
+    return { width: W, height: H, image, coverage, uncertainty, frames: infos, qa, timings };
   } finally {
+    await putting?.catch(() => {});
     await store.close();
   }
 }

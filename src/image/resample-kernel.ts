@@ -62,28 +62,36 @@ export interface ResampleTask {
   end: number;
 }
 
-/** Lanczos-3 sampled every 1/LUT_RES pixel, interpolated linearly between samples. */
-const LUT_RES = 1024;
-const LANCZOS3 = (() => {
-  const t = new Float64Array(3 * LUT_RES + 2);
-  for (let i = 0; i < t.length; i++) {
-    const x = i / LUT_RES;
-    if (x === 0) t[i] = 1;
-    else if (x >= 3) t[i] = 0;
-    else {
-      const px = Math.PI * x;
-      t[i] = (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
+/**
+ * Lanczos-3 weights of the six taps around a position, tabulated at PHASES sub-pixel phases
+ * and normalised to unit sum per phase; a position between two phases interpolates them
+ * linearly (still unit sum). Tap k of phase f sits at distance f + 2 − k.
+ */
+const PHASES = 2048;
+const LANCZOS3_TAPS = (() => {
+  const t = new Float64Array((PHASES + 1) * 6);
+  for (let p = 0; p <= PHASES; p++) {
+    let sum = 0;
+    for (let k = 0; k < 6; k++) {
+      const d = p / PHASES + 2 - k;
+      const px = Math.PI * d;
+      const w = d === 0 ? 1 : Math.abs(d) >= 3 ? 0 : (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
+      t[p * 6 + k] = w;
+      sum += w;
     }
+    for (let k = 0; k < 6; k++) t[p * 6 + k] /= sum;
   }
   return t;
 })();
 
-function lanczos3(x: number): number {
-  const a = Math.abs(x) * LUT_RES;
-  const i = a | 0;
-  if (i >= 3 * LUT_RES) return 0;
-  const f = a - i;
-  return LANCZOS3[i] + f * (LANCZOS3[i + 1] - LANCZOS3[i]);
+/** The six Lanczos-3 weights for sub-pixel phase f ∈ [0, 1), into w. */
+function lanczos3Weights(f: number, w: Float64Array): void {
+  const p = f * PHASES;
+  const i = p | 0;
+  const u = p - i;
+  const b = i * 6;
+  for (let k = 0; k < 6; k++)
+    w[k] = LANCZOS3_TAPS[b + k] + u * (LANCZOS3_TAPS[b + 6 + k] - LANCZOS3_TAPS[b + k]);
 }
 
 /** Catmull-Rom interpolation of four equally spaced values at fraction t between the middle two. */
@@ -98,6 +106,7 @@ export function runResampleTask(task: ResampleTask): void {
   const srcVar = task.sourceVariance ? new Float32Array(task.sourceVariance) : undefined;
   const srcMask = task.sourceMask ? new Uint8Array(task.sourceMask) : undefined;
   const maskBits = task.maskBits;
+  const conserveFlux = task.conserveFlux;
   const g = task.grid;
   const gx = new Float64Array(g.x);
   const gy = new Float64Array(g.y);
@@ -113,10 +122,13 @@ export function runResampleTask(task: ResampleTask): void {
   const rowX = new Float64Array(g.nx);
   const rowY = new Float64Array(g.nx);
   const rowJ = new Float64Array(g.nx);
+  const colX = new Float64Array(W);
+  const colY = new Float64Array(W);
+  const colJ = new Float64Array(W);
 
-  /** Usable source pixel? (inside, finite, not masked) */
+  /** Usable source pixel? (inside, finite, not masked; a NaN position is not inside) */
   const usable = (i: number, j: number): boolean => {
-    if (i < 0 || j < 0 || i >= sw || j >= sh) return false;
+    if (!(i >= 0 && j >= 0 && i < sw && j < sh)) return false;
     const k = j * sw + i;
     const v = src[k];
     return !Number.isNaN(v) && (srcMask === undefined || (srcMask[k] & maskBits) === 0);
@@ -134,19 +146,28 @@ export function runResampleTask(task: ResampleTask): void {
       rowY[i] = catmullRom(gy[k - n], gy[k], gy[k + n], gy[k + 2 * n], ty);
       rowJ[i] = gj[k] + ty * (gj[k + n] - gj[k]);
     }
+    // Then along x, cell by cell: the source position and area ratio of every output pixel.
+    const off = task.outX0 - g.x0 + g.step;
+    for (let c = 0; c < W; ) {
+      const i = Math.min(g.nx - 3, Math.max(1, Math.floor((off + c) / g.step)));
+      const cEnd = i === g.nx - 3 ? W : Math.min(W, Math.ceil((i + 1) * g.step - off));
+      for (; c < cEnd; c++) {
+        const tx = (off + c) / g.step - i;
+        colX[c] = catmullRom(rowX[i - 1], rowX[i], rowX[i + 1], rowX[i + 2], tx);
+        colY[c] = catmullRom(rowY[i - 1], rowY[i], rowY[i + 1], rowY[i + 2], tx);
+        colJ[c] = rowJ[i] + tx * (rowJ[i + 1] - rowJ[i]);
+      }
+    }
     const orow = r * W;
     for (let c = 0; c < W; c++) {
       const o = orow + c;
-      const fx = (task.outX0 + c - g.x0) / g.step + 1;
-      const i = Math.min(g.nx - 3, Math.max(1, Math.floor(fx)));
-      const tx = fx - i;
-      const x = catmullRom(rowX[i - 1], rowX[i], rowX[i + 1], rowX[i + 2], tx);
-      const y = catmullRom(rowY[i - 1], rowY[i], rowY[i + 1], rowY[i + 2], tx);
-      const jac = rowJ[i] + tx * (rowJ[i + 1] - rowJ[i]);
+      const x = colX[c];
+      const y = colY[c];
+      const jac = colJ[c];
       // The nearest source pixel decides whether there is data here at all.
       const nxp = Math.floor(x + 0.5);
       const nyp = Math.floor(y + 0.5);
-      if (Number.isNaN(x) || Number.isNaN(y) || !usable(nxp, nyp)) {
+      if (!usable(nxp, nyp)) {
         out[o] = Number.NaN;
         if (outVar) outVar[o] = Number.NaN;
         outMask[o] =
@@ -158,12 +179,12 @@ export function runResampleTask(task: ResampleTask): void {
       let ix: number;
       let iy: number;
       if (taps === 6) {
-        ix = Math.floor(x) - 2;
-        iy = Math.floor(y) - 2;
-        for (let t = 0; t < 6; t++) {
-          wx[t] = lanczos3(x - (ix + t));
-          wy[t] = lanczos3(y - (iy + t));
-        }
+        const flx = Math.floor(x);
+        const fly = Math.floor(y);
+        ix = flx - 2;
+        iy = fly - 2;
+        lanczos3Weights(x - flx, wx);
+        lanczos3Weights(y - fly, wy);
       } else if (taps === 2) {
         ix = Math.floor(x);
         iy = Math.floor(y);
@@ -177,34 +198,56 @@ export function runResampleTask(task: ResampleTask): void {
         wx[0] = 1;
         wy[0] = 1;
       }
-      // Fast path: the whole footprint inside the image and no mask; the kernel is separable,
-      // so Σ wx·wy·v is a sum over rows of row sums. A NaN anywhere shows in the result, and
-      // then the general path below sorts it out.
+      // Fast path: the whole footprint inside the image and no mask; the kernel is separable
+      // and its weights sum to one, so the value is Σ wy·(Σ wx·v) over rows. A NaN anywhere
+      // shows in the result, and then the general path below sorts it out.
       if (srcMask === undefined && ix >= 0 && iy >= 0 && ix + taps <= sw && iy + taps <= sh) {
-        let sx = 0;
-        let sy = 0;
-        for (let t = 0; t < taps; t++) {
-          sx += wx[t];
-          sy += wy[t];
-        }
         let acc = 0;
         let accVar = 0;
-        for (let b = 0; b < taps; b++) {
-          const row = (iy + b) * sw + ix;
-          let rs = 0;
-          for (let a = 0; a < taps; a++) rs += wx[a] * src[row + a];
-          acc += wy[b] * rs;
-          if (srcVar) {
-            let rv = 0;
-            for (let a = 0; a < taps; a++) rv += wx[a] * wx[a] * srcVar[row + a];
-            accVar += wy[b] * wy[b] * rv;
+        if (taps === 6) {
+          const w0 = wx[0],
+            w1 = wx[1],
+            w2 = wx[2],
+            w3 = wx[3],
+            w4 = wx[4],
+            w5 = wx[5];
+          for (let b = 0, row = iy * sw + ix; b < 6; b++, row += sw) {
+            acc +=
+              wy[b] *
+              (w0 * src[row] +
+                w1 * src[row + 1] +
+                w2 * src[row + 2] +
+                w3 * src[row + 3] +
+                w4 * src[row + 4] +
+                w5 * src[row + 5]);
+            if (srcVar)
+              accVar +=
+                wy[b] *
+                wy[b] *
+                (w0 * w0 * srcVar[row] +
+                  w1 * w1 * srcVar[row + 1] +
+                  w2 * w2 * srcVar[row + 2] +
+                  w3 * w3 * srcVar[row + 3] +
+                  w4 * w4 * srcVar[row + 4] +
+                  w5 * w5 * srcVar[row + 5]);
+          }
+        } else {
+          for (let b = 0; b < taps; b++) {
+            const row = (iy + b) * sw + ix;
+            let rs = 0;
+            for (let a = 0; a < taps; a++) rs += wx[a] * src[row + a];
+            acc += wy[b] * rs;
+            if (srcVar) {
+              let rv = 0;
+              for (let a = 0; a < taps; a++) rv += wx[a] * wx[a] * srcVar[row + a];
+              accVar += wy[b] * wy[b] * rv;
+            }
           }
         }
         if (!Number.isNaN(acc)) {
-          const sumW = sx * sy;
-          const scale = task.conserveFlux ? jac : 1;
-          out[o] = (acc / sumW) * scale;
-          if (outVar) outVar[o] = (accVar / (sumW * sumW)) * scale * scale;
+          const scale = conserveFlux ? jac : 1;
+          out[o] = acc * scale;
+          if (outVar) outVar[o] = accVar * scale * scale;
           outMask[o] = 0;
           outCov[o] = 1;
           continue;
@@ -243,7 +286,7 @@ export function runResampleTask(task: ResampleTask): void {
           for (let xx = bx; xx <= bx + 1; xx++) if (xx >= 0 && xx < sw) bits |= srcMask[yy * sw + xx];
         }
       }
-      const scale = task.conserveFlux ? jac : 1;
+      const scale = conserveFlux ? jac : 1;
       if (sumW === 0) {
         out[o] = Number.NaN;
         if (outVar) outVar[o] = Number.NaN;

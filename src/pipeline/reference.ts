@@ -1,24 +1,11 @@
-/**
- * The reference job (stage 1): co-add the prior frames of a sky tile and filter into a reference
- * image with its coverage and uncertainty maps (src/image/coadd.ts), under
- * `refimages/<tile>/<filter>/v<version>/`.
- *
- * Steps: `grid` (the tile's north-up TAN grid at 0.11″/px, cropped to where the inputs land),
- * `coadd` (each input fetched and verified when its turn comes, background-subtracted, scaled
- * to the common zero point, resampled, then combined with clipping), `write`.
- * QA values: the co-add's (nInputs, cov5percent, FWHM, background RMS, …) and the grid's size.
- * Fewer than `minInputs` frames landing on the grid: exit 33.
- */
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { encodeFits, readFits, readImage } from '../fits/index.ts';
-import { type CoaddFrame, coadd, type FrameStore, type TargetGrid, tileGrid } from '../image/coadd.ts';
+import { type CoaddFrame, coadd, type TargetGrid, tileGrid } from '../image/coadd.ts';
 import { estimatePsf, psfHdus } from '../image/psf/index.ts';
-import type { Region } from '../image/resample.ts';
 import { WorkerPool } from '../image/workers.ts';
 import { BadInputError, ExitCode, RapidError } from '../util/errors.ts';
 import { Wcs } from '../wcs/index.ts';
+import { diskFrameStore } from './frame-store.ts';
 import { effectiveHeader } from './load.ts';
 import {
   type ImageInput,
@@ -48,43 +35,6 @@ function subGrid(grid: TargetGrid, x0: number, y0: number, w: number, h: number)
   const p = grid.wcs.parameters;
   const wcs = new Wcs({ ...p, crpix: [p.crpix[0] - x0, p.crpix[1] - y0], width: w, height: h });
   return { wcs, width: w, height: h, tile: grid.tile };
-}
-
-/** Resampled frames in raw float32 files between the co-add's two passes (bounded memory). */
-async function diskFrameStore(dir: string): Promise<FrameStore> {
-  const tmp = await mkdtemp(join(dir, 'frames-'));
-  const regions = new Map<number, Region>();
-  const file = (i: number, what: string) => join(tmp, `${i}.${what}.f32`);
-  const readRows = async (path: string, width: number, y0: number, y1: number) => {
-    const out = new Float32Array((y1 - y0) * width);
-    const fh = await open(path, 'r');
-    try {
-      await fh.read(new Uint8Array(out.buffer), 0, out.byteLength, y0 * width * 4);
-    } finally {
-      await fh.close();
-    }
-    return out;
-  };
-  return {
-    async put(index, region, data, weight) {
-      regions.set(index, region);
-      await writeFile(file(index, 'data'), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      await writeFile(
-        file(index, 'weight'),
-        new Uint8Array(weight.buffer, weight.byteOffset, weight.byteLength),
-      );
-    },
-    async rows(index, y0, y1) {
-      const w = regions.get(index)!.width;
-      return {
-        data: await readRows(file(index, 'data'), w, y0, y1),
-        weight: await readRows(file(index, 'weight'), w, y0, y1),
-      };
-    },
-    async close() {
-      await rm(tmp, { recursive: true, force: true });
-    },
-  };
 }
 
 export async function runReferenceJob(m: ReferenceManifest, ctx: JobContext): Promise<JobOutcome> {

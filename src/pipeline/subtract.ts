@@ -8,7 +8,7 @@
  * and write the files; each step is timed through the caller's `step` function.
  */
 import type { Header } from '../fits/header.ts';
-import { estimateBackground } from '../image/background.ts';
+import { estimateBackgroundThreaded } from '../image/background.ts';
 import { type ExtractConfig, extractSources, type Source } from '../image/extract/index.ts';
 import { type Image, MaskBit } from '../image/image.ts';
 import { buildMask } from '../image/masks.ts';
@@ -165,7 +165,7 @@ export async function subtract(
     }
     // Bad pixels of the reference are found on its own grid and carried through resampling
     // (a hot pixel spread by the kernel no longer looks saturated).
-    const refBkg = estimateBackground(reference.image, {
+    const refBkg = await estimateBackgroundThreaded(reference.image, {
       meshSize: Math.min(
         c.backgroundMesh,
         Math.max(16, Math.floor(Math.min(reference.image.width, reference.image.height) / 4)),
@@ -229,7 +229,7 @@ export async function subtract(
       coverage = r.coverage;
     }
     const original = refBkg;
-    const resampledRms = estimateBackground(
+    const resampledRms = await estimateBackgroundThreaded(
       { width, height, data: r.data },
       { meshSize: Math.min(c.backgroundMesh, Math.max(16, Math.floor(Math.min(width, height) / 4))) },
     );
@@ -244,11 +244,11 @@ export async function subtract(
     };
   });
 
-  const bkg = await step('background', () => {
+  const bkg = await step('background', async () => {
     const mesh = Math.min(c.backgroundMesh, Math.max(16, Math.floor(Math.min(width, height) / 4)));
     return {
-      science: estimateBackground(science.image, { meshSize: mesh }),
-      reference: estimateBackground({ width, height, data: ref.data }, { meshSize: mesh }),
+      science: await estimateBackgroundThreaded(science.image, { meshSize: mesh }),
+      reference: await estimateBackgroundThreaded({ width, height, data: ref.data }, { meshSize: mesh }),
     };
   });
   // ZOGY's inputs live in shared memory: its worker threads read them in place.

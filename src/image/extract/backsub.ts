@@ -10,43 +10,7 @@
  * the saturation test) at the cost of one row spline per call.
  */
 import type { BackgroundMesh } from '../background.ts';
-
-/** Second derivatives of the natural cubic spline through values[offset + i·stride] (as background.ts). */
-function naturalSpline(
-  values: Float32Array | Float64Array,
-  out: Float64Array,
-  n: number,
-  offset: number,
-  stride: number,
-  c: Float64Array = new Float64Array(n),
-  d: Float64Array = new Float64Array(n),
-): void {
-  out[offset] = 0;
-  if (n < 3) {
-    if (n === 2) out[offset + stride] = 0;
-    return;
-  }
-  c.fill(0, 0, n);
-  d.fill(0, 0, n);
-  for (let i = 1; i < n - 1; i++) {
-    const rhs =
-      6 *
-      (values[offset + (i + 1) * stride] -
-        2 * values[offset + i * stride] +
-        values[offset + (i - 1) * stride]);
-    const denom = 4 - c[i - 1];
-    c[i] = 1 / denom;
-    d[i] = (rhs - d[i - 1]) / denom;
-  }
-  out[offset + (n - 1) * stride] = 0;
-  for (let i = n - 2; i >= 1; i--) out[offset + i * stride] = d[i] - c[i] * out[offset + (i + 1) * stride];
-}
-
-function knot(pixel: number, size: number, knots: number): { j: number; t: number } {
-  const u = (pixel + 0.5) / size - 0.5;
-  const j = Math.max(0, Math.min(knots - 2, Math.floor(u)));
-  return { j, t: u - j };
-}
+import { knotPosition, naturalSpline, rowNodes } from '../background-mesh.ts';
 
 /** The row-spline machinery of one mesh map. */
 class RowSpline {
@@ -73,28 +37,15 @@ class RowSpline {
   /** Node values (and their x-spline) of row y. */
   row(y: number): void {
     const { nx, ny, meshHeight } = this.mesh;
-    const { node, values, dy2 } = this;
-    if (ny >= 2) {
-      const { j, t } = knot(y, meshHeight, ny);
-      const ct = 1 - t;
-      const a = (ct * ct * ct - ct) / 6;
-      const b = (t * t * t - t) / 6;
-      for (let i = 0; i < nx; i++) {
-        const lo = j * nx + i;
-        const hi = lo + nx;
-        node[i] = ct * values[lo] + t * values[hi] + a * dy2[lo] + b * dy2[hi];
-      }
-    } else {
-      for (let i = 0; i < nx; i++) node[i] = values[i];
-    }
-    if (nx >= 2) naturalSpline(node, this.dx2, nx, 0, 1, this.c, this.d);
+    rowNodes(this.values, this.dy2, nx, ny, meshHeight, y, this.node);
+    if (nx >= 2) naturalSpline(this.node, this.dx2, nx, 0, 1, this.c, this.d);
   }
 
   /** Background at column x of the current row (as a float, as interpolateMesh stores it). */
   at(x: number): number {
     const { nx, meshWidth } = this.mesh;
     if (nx < 2) return Math.fround(this.node[0]);
-    const { j, t } = knot(x, meshWidth, nx);
+    const { j, t } = knotPosition(x, meshWidth, nx);
     const ct = 1 - t;
     return Math.fround(
       ct * this.node[j] +
@@ -124,7 +75,7 @@ export function subtractMeshBackground(
   const xw = new Float64Array(4 * width);
   if (nx >= 2) {
     for (let x = 0; x < width; x++) {
-      const { j, t } = knot(x, meshWidth, nx);
+      const { j, t } = knotPosition(x, meshWidth, nx);
       const ct = 1 - t;
       xs[x] = j;
       xw[4 * x] = ct;
