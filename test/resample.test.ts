@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { readFits, readImage, writeFits } from '../src/fits/index.ts';
 import { MaskBit } from '../src/image/image.ts';
 import { resample } from '../src/image/resample.ts';
+import { cleanBlocks } from '../src/image/resample-kernel.ts';
 import { BadInputError } from '../src/util/errors.ts';
 import { Wcs } from '../src/wcs/index.ts';
 import { SHARED } from './support/cli.ts';
@@ -192,6 +193,49 @@ test('variance, NaN and mask propagate; coverage falls at the edges; no overlap 
     resample({ width: SIZE, height: SIZE, data }, sourceWcs, far, SIZE, SIZE),
     BadInputError,
   );
+});
+
+test('clean kernel footprints: cleanBlocks against a brute-force scan; a mask changes only the pixels whose footprint it touches', async () => {
+  const w = 37;
+  const h = 29;
+  const mask = new Uint8Array(w * h);
+  for (let k = 0; k < 40; k++)
+    mask[(k * 97 + 13) % mask.length] = k % 3 === 0 ? MaskBit.COSMIC_RAY : MaskBit.SATURATED;
+  for (const taps of [1, 2, 6]) {
+    const clean = cleanBlocks(mask, w, h, taps, MaskBit.SATURATED);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        let ok = x + taps <= w && y + taps <= h;
+        for (let b = 0; ok && b < taps; b++)
+          for (let a = 0; a < taps; a++) if (mask[(y + b) * w + x + a] & MaskBit.SATURATED) ok = false;
+        assert.equal(clean[y * w + x] >= taps, ok, `taps ${taps} at (${x}, ${y})`);
+      }
+    }
+  }
+  // The same star field resampled without a mask and with a sparse one: pixels whose 6×6
+  // footprint avoids the masked pixels are identical (the mask-aware fast path).
+  const data = renderStars(sourceWcs, SIZE, SIZE, STARS, FWHM, 10);
+  const sparse = new Uint8Array(SIZE * SIZE);
+  for (let k = 0; k < 30; k++) sparse[(k * 2203) % sparse.length] = MaskBit.SATURATED;
+  const target = tanWcs({ ...CENTRE, crpix: [128.5 - 3.3, 128.5 + 2.6], scale: 0.11, rotation: 17 });
+  const plain = await resample({ width: SIZE, height: SIZE, data }, sourceWcs, target, SIZE, SIZE);
+  const masked = await resample(
+    { width: SIZE, height: SIZE, data, mask: sparse },
+    sourceWcs,
+    target,
+    SIZE,
+    SIZE,
+  );
+  let same = 0;
+  let changed = 0;
+  for (let k = 0; k < plain.data.length; k++) {
+    if (!(plain.coverage[k] === 1)) continue;
+    if (masked.data[k] === plain.data[k] && masked.mask[k] === 0) same++;
+    else changed++;
+  }
+  // Each masked pixel sits in the 6×6 footprints of 36 output pixels or so (a few more on a rotated grid).
+  assert.ok(changed > 0 && changed <= 30 * 40, `${changed} pixels changed by 30 masked pixels`);
+  assert.ok(same > 50000, `${same} pixels unchanged`);
 });
 
 test('cross-check with SWarp (LANCZOS3, BILINEAR): DECam TPV frame onto a shifted, rotated grid; TAN-SIP star field', async (t) => {

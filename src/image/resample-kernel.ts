@@ -15,6 +15,9 @@ import { MaskBit } from './image.ts';
 
 export type ResampleKernelName = 'nearest' | 'bilinear' | 'lanczos3';
 
+/** Source pixels per axis that a kernel's footprint spans. */
+export const KERNEL_TAPS: Record<ResampleKernelName, number> = { nearest: 1, bilinear: 2, lanczos3: 6 };
+
 /** Exact source positions at grid nodes: node (i, j) is target pixel (x0 + (i − 1)·step, y0 + (j − 1)·step). */
 export interface MappingGrid {
   step: number;
@@ -38,6 +41,8 @@ export interface ResampleTask {
   source: SharedArrayBuffer;
   sourceVariance?: SharedArrayBuffer;
   sourceMask?: SharedArrayBuffer;
+  /** With a mask: cleanBlocks(mask, …, taps) of it, so that the fast path can take clean footprints. */
+  sourceClean?: SharedArrayBuffer;
   grid: {
     step: number;
     x0: number;
@@ -99,12 +104,58 @@ function catmullRom(p0: number, p1: number, p2: number, p3: number, t: number): 
   return p1 + 0.5 * t * (p2 - p0 + t * (2 * p0 - 5 * p1 + 4 * p2 - p3 + t * (3 * (p1 - p2) + p3 - p0)));
 }
 
+/** OR of the mask bits of the (up to four) source pixels around position (x, y). */
+function bitsAround(mask: Uint8Array, sw: number, sh: number, x: number, y: number): number {
+  const bx = Math.floor(x);
+  const by = Math.floor(y);
+  let bits = 0;
+  for (let yy = by; yy <= by + 1; yy++) {
+    if (yy < 0 || yy >= sh) continue;
+    for (let xx = bx; xx <= bx + 1; xx++) if (xx >= 0 && xx < sw) bits |= mask[yy * sw + xx];
+  }
+  return bits;
+}
+
+/**
+ * For each source pixel k: how many rows, from k's row down, have their `taps` pixels from
+ * k's column on free of `maskBits` (capped at 255). A kernel footprint of taps × taps with its
+ * first pixel at k is clean when the value is at least taps.
+ */
+export function cleanBlocks(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  taps: number,
+  maskBits: number,
+  out: Uint8Array = new Uint8Array(width * height),
+): Uint8Array {
+  // Along each row: clean pixels from here to the right (capped), then whether the window is clean.
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    let run = 0;
+    for (let x = width - 1; x >= 0; x--) {
+      run = (mask[row + x] & maskBits) === 0 ? Math.min(255, run + 1) : 0;
+      out[row + x] = run >= taps ? 1 : 0;
+    }
+  }
+  // Down each column: consecutive rows whose windows are clean, bottom-up, in place.
+  for (let y = height - 1; y >= 0; y--) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      const below = y + 1 < height ? out[row + width + x] : 0;
+      out[row + x] = out[row + x] === 0 ? 0 : Math.min(255, below + 1);
+    }
+  }
+  return out;
+}
+
 export function runResampleTask(task: ResampleTask): void {
   const sw = task.sourceWidth;
   const sh = task.sourceHeight;
   const src = new Float32Array(task.source);
   const srcVar = task.sourceVariance ? new Float32Array(task.sourceVariance) : undefined;
   const srcMask = task.sourceMask ? new Uint8Array(task.sourceMask) : undefined;
+  const clean = task.sourceClean ? new Uint8Array(task.sourceClean) : undefined;
   const maskBits = task.maskBits;
   const conserveFlux = task.conserveFlux;
   const g = task.grid;
@@ -116,7 +167,7 @@ export function runResampleTask(task: ResampleTask): void {
   const outMask = new Uint8Array(task.outMask);
   const outCov = new Float32Array(task.outCoverage);
   const W = task.outWidth;
-  const taps = task.kernel === 'lanczos3' ? 6 : task.kernel === 'bilinear' ? 2 : 1;
+  const taps = KERNEL_TAPS[task.kernel];
   const wx = new Float64Array(taps);
   const wy = new Float64Array(taps);
   const rowX = new Float64Array(g.nx);
@@ -201,7 +252,13 @@ export function runResampleTask(task: ResampleTask): void {
       // Fast path: the whole footprint inside the image and no mask; the kernel is separable
       // and its weights sum to one, so the value is Σ wy·(Σ wx·v) over rows. A NaN anywhere
       // shows in the result, and then the general path below sorts it out.
-      if (srcMask === undefined && ix >= 0 && iy >= 0 && ix + taps <= sw && iy + taps <= sh) {
+      if (
+        ix >= 0 &&
+        iy >= 0 &&
+        ix + taps <= sw &&
+        iy + taps <= sh &&
+        (srcMask === undefined || (clean !== undefined && clean[iy * sw + ix] >= taps))
+      ) {
         let acc = 0;
         let accVar = 0;
         if (taps === 6) {
@@ -248,7 +305,7 @@ export function runResampleTask(task: ResampleTask): void {
           const scale = conserveFlux ? jac : 1;
           out[o] = acc * scale;
           if (outVar) outVar[o] = accVar * scale * scale;
-          outMask[o] = 0;
+          outMask[o] = srcMask ? bitsAround(srcMask, sw, sh, x, y) : 0;
           outCov[o] = 1;
           continue;
         }
@@ -277,15 +334,7 @@ export function runResampleTask(task: ResampleTask): void {
         }
       }
       // Mask bits of the source pixels around the position (its bilinear neighbours).
-      let bits = 0;
-      if (srcMask) {
-        const bx = Math.floor(x);
-        const by = Math.floor(y);
-        for (let yy = by; yy <= by + 1; yy++) {
-          if (yy < 0 || yy >= sh) continue;
-          for (let xx = bx; xx <= bx + 1; xx++) if (xx >= 0 && xx < sw) bits |= srcMask[yy * sw + xx];
-        }
-      }
+      const bits = srcMask ? bitsAround(srcMask, sw, sh, x, y) : 0;
       const scale = conserveFlux ? jac : 1;
       if (sumW === 0) {
         out[o] = Number.NaN;

@@ -17,7 +17,13 @@
 import { BadInputError } from '../util/errors.ts';
 import type { Wcs } from '../wcs/index.ts';
 import type { Image } from './image.ts';
-import type { MappingGrid, ResampleKernelName, ResampleTask } from './resample-kernel.ts';
+import {
+  cleanBlocks,
+  KERNEL_TAPS,
+  type MappingGrid,
+  type ResampleKernelName,
+  type ResampleTask,
+} from './resample-kernel.ts';
 import { defaultPool, sharedFloat32, sharedUint8, toShared, type WorkerPool } from './workers.ts';
 
 export type { ResampleKernelName } from './resample-kernel.ts';
@@ -203,6 +209,16 @@ export async function resampleRegion(
     source: sourcePlane(image.data, 'source'),
     sourceVariance: image.variance && sourcePlane(image.variance, 'sourceVariance'),
     sourceMask: image.mask && sourcePlane(image.mask, 'sourceMask'),
+    sourceClean:
+      image.mask &&
+      (cleanBlocks(
+        image.mask,
+        image.width,
+        image.height,
+        KERNEL_TAPS[kernel],
+        options.maskBits ?? 0xff,
+        sc ? sc.uint8('sourceClean', image.mask.length) : sharedUint8(image.mask.length),
+      ).buffer as SharedArrayBuffer),
     grid: { ...grid, x: shared(grid.x), y: shared(grid.y), jacobian: shared(grid.jacobian) },
     outX0: region.x0,
     outY0: region.y0,
