@@ -81,8 +81,18 @@ export class GridPsf implements PsfModel {
     this.size = size ?? 2 * extent + 1;
   }
 
-  /** The grid at image position (x, y): Σ_k P_k(x, y)·grid_k. */
+  /** The one grid of a constant model, computed on first use. */
+  private constantGrid?: Float64Array;
+
+  /**
+   * The grid at image position (x, y): Σ_k P_k(x, y)·grid_k. Read it, do not modify it: a
+   * constant model returns the same array every time (models are never changed in place).
+   */
   gridAt(x: number, y: number): Float64Array {
+    if (this.polynomial.degree === 0) {
+      this.constantGrid ??= Float64Array.from(this.terms[0]);
+      return this.constantGrid;
+    }
     const out = new Float64Array(this.side * this.side);
     const p = polynomialValues(this.polynomial, x, y);
     for (let k = 0; k < this.terms.length; k++) {
@@ -122,21 +132,55 @@ export class GridPsf implements PsfModel {
   /** See PsfModel: unit-sum stamp for a source at (x, y), central pixel on (round(x), round(y)). */
   stamp(x: number, y: number, out?: Float32Array): Float32Array {
     const n = this.size;
+    const side = this.side;
     const s = out ?? new Float32Array(n * n);
     const grid = this.gridAt(x, y);
     const h = (n - 1) / 2;
-    const dx = Math.round(x) - x;
-    const dy = Math.round(y) - y;
+    const c = (side - 1) / 2;
+    // Stamp pixel (i, j) samples the grid at (c + (i − h + dx)/step, c + (j − h + dy)/step):
+    // the cell and the cubic weights depend on i alone along x and on j alone along y.
+    const cells = this.stampCells(n, c + (Math.round(x) - x - h) / this.step);
+    const rows = this.stampCells(n, c + (Math.round(y) - y - h) / this.step);
     let sum = 0;
     for (let j = 0; j < n; j++) {
+      const iy = rows.cell[j];
       for (let i = 0; i < n; i++) {
-        const v = this.valueAt(grid, i - h + dx, j - h + dy);
+        const ix = cells.cell[i];
+        let v = 0;
+        if (ix >= -1 && iy >= -1 && ix <= side && iy <= side) {
+          for (let b = 0; b < 4; b++) {
+            const yy = iy - 1 + b;
+            if (yy < 0 || yy >= side) continue;
+            let row = 0;
+            for (let a = 0; a < 4; a++) {
+              const xx = ix - 1 + a;
+              if (xx < 0 || xx >= side) continue;
+              row += cells.weight[4 * i + a] * grid[yy * side + xx];
+            }
+            v += rows.weight[4 * j + b] * row;
+          }
+        }
         s[j * n + i] = v;
         sum += v;
       }
     }
     if (sum !== 0) for (let i = 0; i < n * n; i++) s[i] /= sum;
     return s;
+  }
+
+  /** Grid cells and cubic weights of n stamp pixels along one axis, the first at grid position g0. */
+  private stampCells(n: number, g0: number): { cell: Int32Array; weight: Float64Array } {
+    const cell = new Int32Array(n);
+    const weight = new Float64Array(4 * n);
+    const w = new Float64Array(4);
+    for (let i = 0; i < n; i++) {
+      const g = g0 + i / this.step;
+      const k = Math.floor(g);
+      cell[i] = k;
+      cubicWeights(g - k, w);
+      weight.set(w, 4 * i);
+    }
+    return { cell, weight };
   }
 
   /**
