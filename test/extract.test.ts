@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { interpolateMesh, measureBackgroundMesh } from '../src/image/background.ts';
+import { interpolateMesh, interpolateMeshThreaded, measureBackgroundMesh } from '../src/image/background.ts';
 import { heapPush } from '../src/image/extract/analyse.ts';
 import { circleOverlap, ellipseFrame, ellipseOverlap } from '../src/image/extract/aperture.ts';
 import {
@@ -30,7 +30,6 @@ import {
   parseSexConfig,
   type Source,
   selectColumns,
-  subtractMeshBackground,
   tableColumns,
 } from '../src/image/extract/index.ts';
 import { segmentImage } from '../src/image/extract/lutz.ts';
@@ -39,6 +38,7 @@ import { edgeFraction } from '../src/image/extract/windowed.ts';
 import type { Image } from '../src/image/image.ts';
 import { MaskBit } from '../src/image/image.ts';
 import type { PsfModel } from '../src/image/psf/model.ts';
+import { sharedFloat32 } from '../src/image/workers.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -437,8 +437,8 @@ describe('apertures: exact pixel overlap', () => {
   });
 });
 
-describe('background subtraction row by row', () => {
-  test('is bit for bit image − interpolateMesh, and meshBackgroundAt is the map at a pixel', () => {
+describe('background subtraction by rows on the pool', () => {
+  test('is bit for bit image − interpolateMesh, and meshBackgroundAt is the map at a pixel', async () => {
     for (const [w, h, mesh] of [
       [300, 200, 32],
       [64, 100, 64],
@@ -448,8 +448,9 @@ describe('background subtraction row by row', () => {
       for (let i = 0; i < data.length; i++) data[i] += 100 + 0.05 * (i % w) - 0.02 * Math.floor(i / w);
       const m = measureBackgroundMesh({ width: w, height: h, data }, { meshSize: mesh, filterSize: 3 });
       const level = interpolateMesh(m, m.level, w, h);
-      const out = new Float32Array(w * h);
-      subtractMeshBackground(data, w, h, m, out);
+      const out = sharedFloat32(w * h);
+      out.set(data);
+      await interpolateMeshThreaded(m, m.level, w, h, out, { subtract: true });
       const at = meshBackgroundAt(m);
       for (let i = 0; i < out.length; i++) {
         if (out[i] !== Math.fround(data[i] - level[i]))

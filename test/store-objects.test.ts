@@ -153,7 +153,7 @@ test('S3: the checksum is recorded in the object metadata and checked on read', 
     const o = await store.put(uri, 'payload');
     const { S3Store } = await import('../src/store/s3.ts');
     const { HeadObjectCommand, PutObjectCommand } = await import('@aws-sdk/client-s3');
-    const client = (store as InstanceType<typeof S3Store>).client;
+    const client = await (store as InstanceType<typeof S3Store>).s3Client();
     const head = await client.send(new HeadObjectCommand({ Bucket: 'meta', Key: 'k/v.txt' }));
     assert.equal(`sha256:${head.Metadata?.sha256}`, o.checksum);
     // Corrupt it behind the store's back, keeping the old metadata: the read fails with 65.

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { renderJobDefinition } from '../exec/batch.ts';
 import { parseIndex, printJson } from './options.ts';
 
 export function registerBatchCommands(program: Command): void {
@@ -14,7 +13,9 @@ export function registerBatchCommands(program: Command): void {
     .option('--name <name>', 'job definition name', 'rapid-job')
     .option('--vcpus <n>', 'vCPUs per job', '2')
     .option('--memory <MiB>', 'memory per job, MiB', '8192')
-    .action((opts: { image: string; jobRole: string; name: string; vcpus: string; memory: string }) => {
+    .action(async (opts: { image: string; jobRole: string; name: string; vcpus: string; memory: string }) => {
+      // AWS's client library loads only for the commands that use it (startup time).
+      const { renderJobDefinition } = await import('../exec/batch.ts');
       printJson(
         renderJobDefinition({
           name: opts.name,

@@ -23,7 +23,12 @@ import { dirname, isAbsolute, join } from 'node:path';
 import type { Command } from 'commander';
 import type { Header } from '../fits/header.ts';
 import { readFits, readImage, writeFits } from '../fits/index.ts';
-import { type BackgroundMesh, interpolateMesh, measureBackgroundMesh } from '../image/background.ts';
+import {
+  type BackgroundMesh,
+  interpolateMesh,
+  interpolateMeshThreaded,
+  measureBackgroundMeshThreaded,
+} from '../image/background.ts';
 import {
   type CatalogColumn,
   COLUMNS,
@@ -46,12 +51,12 @@ import {
   parseSexConfig,
   selectColumns,
   startExtractionPool,
-  subtractMeshBackground,
   tableColumns,
 } from '../image/extract/index.ts';
 import { StampPsf } from '../image/extract/psfstamp.ts';
 import type { Image } from '../image/image.ts';
 import type { PsfModel } from '../image/psf/model.ts';
+import { sharedFloat32 } from '../image/workers.ts';
 import { BadInputError, MissingInputError, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
 
@@ -208,11 +213,11 @@ interface ImagePlane {
  * Background and noise of one image per the configuration; the image's pixels are replaced by
  * the background-subtracted ones.
  */
-function plane(img: LoadedImage, config: ExtractConfig, needRms: boolean): ImagePlane {
+async function plane(img: LoadedImage, config: ExtractConfig, needRms: boolean): Promise<ImagePlane> {
   const { width, height } = img.image;
   let mesh: BackgroundMesh;
   try {
-    mesh = measureBackgroundMesh(img.image, {
+    mesh = await measureBackgroundMeshThreaded(img.image, {
       meshSize: config.backSize,
       filterSize: config.backFilterSize,
       filterThreshold: config.backFiltThresh,
@@ -222,10 +227,8 @@ function plane(img: LoadedImage, config: ExtractConfig, needRms: boolean): Image
     throw err;
   }
   const manual = config.backType === 'MANUAL';
-  const rms =
-    needRms || config.weightType === 'BACKGROUND'
-      ? interpolateMesh(mesh, mesh.rms, width, height)
-      : undefined;
+  const rms = needRms || config.weightType === 'BACKGROUND' ? sharedFloat32(width * height) : undefined;
+  if (rms) await interpolateMeshThreaded(mesh, mesh.rms, width, height, rms);
   let noise: number | Float32Array;
   if (config.weightType === 'NONE') noise = mesh.globalRms;
   else if (config.weightType === 'BACKGROUND') noise = rms!;
@@ -240,11 +243,14 @@ function plane(img: LoadedImage, config: ExtractConfig, needRms: boolean): Image
     );
   }
   // Background-subtracted pixels in shared memory (for the measurement threads), the background
-  // interpolated a row at a time and never stored whole.
+  // interpolated a row at a time by the pool's threads and never stored whole.
   const raw = img.image.data;
-  const data = new Float32Array(new SharedArrayBuffer(raw.byteLength));
+  const data = sharedFloat32(raw.length);
   if (manual) for (let i = 0; i < data.length; i++) data[i] = raw[i] - config.backValue;
-  else subtractMeshBackground(raw, width, height, mesh, data);
+  else {
+    data.set(raw);
+    await interpolateMeshThreaded(mesh, mesh.level, width, height, data, { subtract: true });
+  }
   img.image = { ...img.image, data };
   const level = manual ? config.backValue : meshBackgroundAt(mesh);
   return {
@@ -331,8 +337,8 @@ async function extractWith(
     );
   }
   const needRms = config.checkImageType.includes('BACKGROUND_RMS');
-  const detPlane = plane(det, config, needRms);
-  const measPlane = meas === det ? detPlane : plane(meas, config, needRms);
+  const detPlane = await plane(det, config, needRms);
+  const measPlane = meas === det ? detPlane : await plane(meas, config, needRms);
 
   const wcs = loadWcs(meas) ?? loadWcs(det);
   if (needs.has('wcs') && !wcs) {

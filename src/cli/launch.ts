@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { DEFAULT_QUEUE } from '../exec/queue.ts';
 import type { Executor } from '../exec/types.ts';
+import { DEFAULT_QUEUE } from '../exec/types.ts';
 import { addBackendOptions, withContext } from '../ops/context.ts';
 import type { LaunchPipeline } from '../ops/launch.ts';
 import { EXECUTORS, launchAndRun } from '../ops/run.ts';

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_QUEUE } from '../exec/queue.ts';
-import { checkRedis } from '../exec/redis.ts';
-import { QueueWorker } from '../exec/worker.ts';
+import { DEFAULT_QUEUE } from '../exec/types.ts';
 import { UsageError } from '../util/errors.ts';
 import { parseIndex } from './options.ts';
 
@@ -43,6 +41,9 @@ export function registerWorkerCommands(program: Command): void {
         throw new UsageError('--redis URL is required (or env RAPID_REDIS), e.g. redis://127.0.0.1:6379');
       const concurrency = parseIndex(opts.concurrency, '--concurrency');
       if (concurrency < 1) throw new UsageError('--concurrency must be at least 1');
+      // The queue's client libraries load only for the commands that use them (startup time).
+      const { checkRedis } = await import('../exec/redis.ts');
+      const { QueueWorker } = await import('../exec/worker.ts');
       await checkRedis(redis);
       const worker = new QueueWorker({
         redis,

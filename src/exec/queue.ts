@@ -27,7 +27,9 @@ import {
   statusOf,
 } from './types.ts';
 
-export const DEFAULT_QUEUE = 'rapid-jobs';
+export { DEFAULT_QUEUE } from './types.ts';
+
+import { DEFAULT_QUEUE } from './types.ts';
 /** Runs of a job at most, counting those lost with a crashed worker. */
 export const ATTEMPTS = 3;
 export const DEFAULT_BACKOFF_MS = 5000;

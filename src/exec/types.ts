@@ -7,6 +7,9 @@
  */
 import type { PlannedJob } from '../ops/launch.ts';
 
+/** The Redis queue's name unless --queue says otherwise. */
+export const DEFAULT_QUEUE = 'rapid-jobs';
+
 export type JobEndStatus = 'succeeded' | 'failed' | 'interrupted';
 
 export interface JobStarted {

@@ -5,10 +5,8 @@
  * highest exit code among the jobs that failed.
  */
 import { ProgressReporter } from '../cli/progress.ts';
-import { BatchExecutor, type BatchSettings } from '../exec/batch.ts';
+import type { BatchSettings } from '../exec/batch.ts';
 import { LocalExecutor } from '../exec/local.ts';
-import { QueueExecutor } from '../exec/queue.ts';
-import { checkRedis } from '../exec/redis.ts';
 import type { Executor, ExecutorSummary } from '../exec/types.ts';
 import { ExitCode, UsageError } from '../util/errors.ts';
 import type { OpsContext } from './context.ts';
@@ -50,15 +48,18 @@ async function checkExecutor(o: RunOptions): Promise<void> {
   if (o.executor === 'queue') {
     if (!o.redis)
       throw new UsageError('--executor queue needs --redis redis://HOST:6379 (or env RAPID_REDIS)');
+    // The queue's client libraries load only when the queue is used (startup time).
+    const { checkRedis } = await import('../exec/redis.ts');
     await checkRedis(o.redis);
   }
   if (o.executor === 'batch' && (!o.batch?.jobQueue || !o.batch.jobDefinition))
     throw new UsageError('--executor batch needs --batch-queue and --batch-job-definition');
 }
 
-function makeExecutor(ctx: OpsContext, o: RunOptions, runId: number): Executor {
+async function makeExecutor(ctx: OpsContext, o: RunOptions, runId: number): Promise<Executor> {
   const jobArgs = ctx.config.s3Endpoint ? ['--s3-endpoint', ctx.config.s3Endpoint] : [];
-  if (o.executor === 'queue')
+  if (o.executor === 'queue') {
+    const { QueueExecutor } = await import('../exec/queue.ts');
     return new QueueExecutor({
       redis: o.redis!,
       queue: o.queue,
@@ -66,7 +67,10 @@ function makeExecutor(ctx: OpsContext, o: RunOptions, runId: number): Executor {
       runId,
       backoffMs: o.retryDelayMs,
     });
-  if (o.executor === 'batch')
+  }
+  if (o.executor === 'batch') {
+    // AWS's client library loads only when Batch is used (startup time).
+    const { BatchExecutor } = await import('../exec/batch.ts');
     return new BatchExecutor({
       ...o.batch!,
       store: ctx.store,
@@ -74,6 +78,7 @@ function makeExecutor(ctx: OpsContext, o: RunOptions, runId: number): Executor {
       wait: o.wait,
       s3Endpoint: ctx.config.s3Endpoint,
     });
+  }
   return new LocalExecutor({ concurrency: o.concurrency, jobArgs });
 }
 
@@ -89,7 +94,7 @@ export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunO
   });
   let executed: ExecutorSummary | undefined;
   if (o.executor !== 'none' && result.toRun.length > 0) {
-    const executor = makeExecutor(ctx, o, result.runId);
+    const executor = await makeExecutor(ctx, o, result.runId);
     o.onExecutor?.(executor);
     const follows = o.executor === 'local' || o.wait;
     executed = await executeJobs(ctx.db, executor, result.toRun, {

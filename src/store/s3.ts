@@ -9,15 +9,7 @@ import { mkdir, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { ExitCode, MissingInputError, RapidError, UsageError } from '../util/errors.ts';
 import {
   checkChecksum,
@@ -69,21 +61,37 @@ function s3Error(uri: string, what: string, err: unknown): Error {
 export class S3Store implements ObjectStore {
   readonly kind = 's3' as const;
   readonly root: string;
-  readonly client: S3Client;
+  private readonly options: S3Options;
+  /** The SDK and a client, loaded on first use: the SDK costs 0.1 s of start-up to every command. */
+  private connection?: Promise<{ sdk: typeof import('@aws-sdk/client-s3'); client: S3Client }>;
 
   constructor(root: string, options: S3Options = {}) {
     this.root = root.replace(/\/+$/, '');
     parseS3Uri(this.root);
-    // The SDK warns about Node 20 for its releases of 2027 on; the pinned release supports it.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.client = new S3Client({
-      endpoint: options.endpoint,
-      region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-      forcePathStyle: options.endpoint !== undefined,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: 4,
+    this.options = options;
+  }
+
+  private connect() {
+    this.connection ??= import('@aws-sdk/client-s3').then((sdk) => {
+      // The SDK warns about Node 20 for its releases of 2027 on; the pinned release supports it.
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+      const o = this.options;
+      const client = new sdk.S3Client({
+        endpoint: o.endpoint,
+        region: o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+        forcePathStyle: o.endpoint !== undefined,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        maxAttempts: 4,
+      });
+      return { sdk, client };
     });
+    return this.connection;
+  }
+
+  /** The SDK client (for tests and tools that need a raw S3 call). */
+  async s3Client(): Promise<S3Client> {
+    return (await this.connect()).client;
   }
 
   uri(key: string): string {
@@ -96,6 +104,7 @@ export class S3Store implements ObjectStore {
 
   async put(uri: string, data: PutData, options: { contentType?: string } = {}): Promise<StoredObject> {
     const { bucket, key } = parseS3Uri(uri);
+    const { sdk, client } = await this.connect();
     let body: Uint8Array | Readable;
     let checksum: string;
     let bytes: number;
@@ -108,8 +117,8 @@ export class S3Store implements ObjectStore {
       bytes = body.length;
     }
     try {
-      await this.client.send(
-        new PutObjectCommand({
+      await client.send(
+        new sdk.PutObjectCommand({
           Bucket: bucket,
           Key: key,
           Body: body,
@@ -131,10 +140,11 @@ export class S3Store implements ObjectStore {
 
   async get(uri: string, checksum?: string): Promise<Uint8Array> {
     const { bucket, key } = parseS3Uri(uri);
+    const { sdk, client } = await this.connect();
     let out: Uint8Array;
     let recorded: string | undefined;
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const r = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
       recorded = this.recordedChecksum(r.Metadata);
       out = await r.Body!.transformToByteArray();
     } catch (err) {
@@ -150,11 +160,12 @@ export class S3Store implements ObjectStore {
 
   async localPath(uri: string, tmpDir: string, checksum?: string): Promise<string> {
     const { bucket, key } = parseS3Uri(uri);
+    const { sdk, client } = await this.connect();
     await mkdir(tmpDir, { recursive: true });
     const path = join(tmpDir, `${Date.now().toString(36)}-${basename(key) || 'object'}`);
     let recorded: string | undefined;
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const r = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
       recorded = this.recordedChecksum(r.Metadata);
       await pipeline(r.Body as Readable, createWriteStream(path));
     } catch (err) {
@@ -173,8 +184,9 @@ export class S3Store implements ObjectStore {
 
   async exists(uri: string): Promise<boolean> {
     const { bucket, key } = parseS3Uri(uri);
+    const { sdk, client } = await this.connect();
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      await client.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: key }));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -184,12 +196,13 @@ export class S3Store implements ObjectStore {
 
   async *list(prefix: string): AsyncIterable<ListedObject> {
     const { bucket, key } = parseS3Uri(prefix);
+    const { sdk, client } = await this.connect();
     let token: string | undefined;
     do {
       let r: ListObjectsV2CommandOutput;
       try {
-        r = await this.client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: key, ContinuationToken: token }),
+        r = await client.send(
+          new sdk.ListObjectsV2Command({ Bucket: bucket, Prefix: key, ContinuationToken: token }),
         );
       } catch (err) {
         throw s3Error(prefix, 'listing', err);
@@ -203,14 +216,15 @@ export class S3Store implements ObjectStore {
 
   async delete(uri: string): Promise<void> {
     const { bucket, key } = parseS3Uri(uri);
+    const { sdk, client } = await this.connect();
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: bucket, Key: key }));
     } catch (err) {
       if (!isNotFound(err)) throw s3Error(uri, 'delete', err);
     }
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    if (this.connection) (await this.connection).client.destroy();
   }
 }

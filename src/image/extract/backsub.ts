@@ -1,13 +1,8 @@
 /**
- * Background subtraction row by row from a mesh (src/image/background.ts measures the mesh),
- * without storing the full-resolution background: SourceExtractor works the same way (one
- * background line at a time). The interpolation is background.ts's interpolateMesh, step for
- * step (natural bicubic splines through the mesh centres: along y through each column of
- * meshes, then along x), so the subtracted pixels are bit for bit those of
- * image − interpolateMesh(mesh, mesh.level); a test holds the two together.
- *
- * `meshBackgroundAt` gives the same background at single pixels (for the BACKGROUND column and
- * the saturation test) at the cost of one row spline per call.
+ * The mesh background at single pixels (for the BACKGROUND column and the saturation test),
+ * exactly as interpolateMesh (background.ts) gives it there, at the cost of one row spline per
+ * call: natural bicubic splines through the mesh centres, along y through each column of
+ * meshes, then along x. A test holds the two together.
  */
 import type { BackgroundMesh } from '../background.ts';
 import { knotPosition, naturalSpline, rowNodes } from '../background-mesh.ts';
@@ -53,55 +48,6 @@ class RowSpline {
         ((ct * ct * ct - ct) / 6) * this.dx2[j] +
         ((t * t * t - t) / 6) * this.dx2[j + 1],
     );
-  }
-}
-
-/**
- * out = data − background, where the background is `values` (default: the mesh's level)
- * interpolated as interpolateMesh does. `out` may be `data`.
- */
-export function subtractMeshBackground(
-  data: Float32Array,
-  width: number,
-  height: number,
-  mesh: BackgroundMesh,
-  out: Float32Array,
-  values: Float32Array = mesh.level,
-): void {
-  const { nx, meshWidth } = mesh;
-  const spline = new RowSpline(mesh, values);
-  // Per column: the knot segment and the spline weights, shared by every row.
-  const xs = new Int32Array(width);
-  const xw = new Float64Array(4 * width);
-  if (nx >= 2) {
-    for (let x = 0; x < width; x++) {
-      const { j, t } = knotPosition(x, meshWidth, nx);
-      const ct = 1 - t;
-      xs[x] = j;
-      xw[4 * x] = ct;
-      xw[4 * x + 1] = t;
-      xw[4 * x + 2] = (ct * ct * ct - ct) / 6;
-      xw[4 * x + 3] = (t * t * t - t) / 6;
-    }
-  }
-  const { node, dx2 } = spline;
-  for (let y = 0; y < height; y++) {
-    spline.row(y);
-    const row = y * width;
-    if (nx < 2) {
-      const b = Math.fround(node[0]);
-      for (let x = 0; x < width; x++) out[row + x] = data[row + x] - b;
-      continue;
-    }
-    for (let x = 0; x < width; x++) {
-      const j = xs[x];
-      const w = 4 * x;
-      // The background as interpolateMesh stores it (a float), then subtracted.
-      const b = Math.fround(
-        xw[w] * node[j] + xw[w + 1] * node[j + 1] + xw[w + 2] * dx2[j] + xw[w + 3] * dx2[j + 1],
-      );
-      out[row + x] = data[row + x] - b;
-    }
   }
 }
 

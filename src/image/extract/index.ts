@@ -72,7 +72,7 @@ import { ALL_MEASUREMENTS, type Measurements, Photometer } from './photometry.ts
 import { fitPsf, type PsfFitOptions } from './psffit.ts';
 import type { Source } from './source.ts';
 
-export { meshBackgroundAt, subtractMeshBackground } from './backsub.ts';
+export { meshBackgroundAt } from './backsub.ts';
 export {
   type AsciiCatalog,
   asciiHeader,
