@@ -8,8 +8,11 @@
  * background noise alone, a second with the Poisson noise of the first pass's model, so that
  * the weights never depend on the data's own noise (which would bias the flux). Optionally the
  * position is fitted too (Gauss–Newton on flux, x, y with the PSF's derivatives by finite
- * differences); a fit that does not converge, or wanders more than 2 px, falls back to the
- * linear fit at the start position (flag NOT_CONVERGED).
+ * differences). It has converged when a step moves the position by less than 10⁻³ px and the
+ * flux by less than 10⁻⁴ of itself (far below the errors of any detection; a tighter test only
+ * keeps faint fits cycling in the noise of the finite differences). A fit that does not
+ * converge, or wanders more than 2 px, falls back to the linear fit at the start position
+ * (flag NOT_CONVERGED).
  *
  * Pixels without data or belonging to another object are left out (flag HAS_MASKED); the
  * flux is still the total flux, as the PSF is normalised over its whole stamp.
@@ -271,7 +274,7 @@ export function fitPsf(
     py += dy;
     inv00 = s.inv00;
     if (!(f > 0) || Math.hypot(px - x, py - y) > 2) break;
-    if (Math.abs(dx) < 1e-4 && Math.abs(dy) < 1e-4 && Math.abs(df) < 1e-6 * Math.abs(f)) {
+    if (Math.abs(dx) < 1e-3 && Math.abs(dy) < 1e-3 && Math.abs(df) < 1e-4 * Math.abs(f)) {
       converged = true;
       iter++;
       break;
