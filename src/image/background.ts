@@ -22,7 +22,7 @@ import { BadInputError } from '../util/errors.ts';
 import { interpolateMeshRows, knotPosition, measureMeshRows, naturalSpline } from './background-mesh.ts';
 import type { Image } from './image.ts';
 import { medianInPlace } from './stats.ts';
-import { defaultPool, sharedFloat32, toShared, type WorkerPool } from './workers.ts';
+import { defaultPool, sharedFloat32, startsShared, toShared, type WorkerPool } from './workers.ts';
 
 export interface BackgroundOptions {
   /** Mesh size in pixels: one number for square meshes, or [width, height]. SourceExtractor's BACK_SIZE, default 64. */
@@ -150,11 +150,6 @@ function filterMeshes(
   }
   level.set(outLevel);
   rms.set(outRms);
-}
-
-/** Shared memory from its first byte: tasks address rows from the buffer's start. */
-function startsShared(a: Float32Array | Uint8Array): boolean {
-  return a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0;
 }
 
 /** Mesh and filter sizes from the options, and the mesh map's size. */

@@ -459,11 +459,7 @@ export async function coadd(
       if (options.background === false) {
         backgroundRms = sigmaClippedStats(img.data.filter((_, k) => k % 17 === 0)).std;
       } else {
-        const mesh = await measureBackgroundMeshThreaded(
-          { ...img, data },
-          options.background,
-          options.pool ?? defaultPool(),
-        );
+        const mesh = await measureBackgroundMeshThreaded({ ...img, data }, options.background, options.pool);
         await interpolateMeshThreaded(mesh, mesh.level, img.width, img.height, data, {
           subtract: true,
           pool: options.pool,

@@ -249,9 +249,10 @@ export function runResampleTask(task: ResampleTask): void {
         wx[0] = 1;
         wy[0] = 1;
       }
-      // Fast path: the whole footprint inside the image and no mask; the kernel is separable
-      // and its weights sum to one, so the value is Σ wy·(Σ wx·v) over rows. A NaN anywhere
-      // shows in the result, and then the general path below sorts it out.
+      // Fast path: the whole footprint inside the image and free of masked pixels (`clean`
+      // says so whenever there is a mask); the kernel is separable and its weights sum to one,
+      // so the value is Σ wy·(Σ wx·v) over rows. A NaN anywhere shows in the result, and then
+      // the general path below sorts it out.
       if (
         ix >= 0 &&
         iy >= 0 &&

@@ -108,6 +108,11 @@ export function isShared(a: Float32Array | Float64Array | Uint8Array): boolean {
   return a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 }
 
+/** True when the array starts at the first byte of a SharedArrayBuffer: enough for tasks that address rows from the buffer's start with their own sizes. */
+export function startsShared(a: Float32Array | Float64Array | Uint8Array): boolean {
+  return a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0;
+}
+
 export function sharedFloat64(length: number): Float64Array {
   return new Float64Array(new SharedArrayBuffer(8 * length));
 }

@@ -114,17 +114,31 @@ export class GridPsf implements PsfModel {
     if (ix < -1 || iy < -1 || ix > this.side || iy > this.side) return 0;
     cubicWeights(gx - ix, this.wx);
     cubicWeights(gy - iy, this.wy);
+    return this.interpolate(grid, ix, iy, this.wx, 0, this.wy, 0);
+  }
+
+  /** Σ wy·(Σ wx·grid) over the 4 × 4 nodes around cell (ix, iy); nodes off the grid count 0. */
+  private interpolate(
+    grid: Float64Array,
+    ix: number,
+    iy: number,
+    wx: Float64Array,
+    ox: number,
+    wy: Float64Array,
+    oy: number,
+  ): number {
+    const side = this.side;
     let acc = 0;
     for (let b = 0; b < 4; b++) {
       const yy = iy - 1 + b;
-      if (yy < 0 || yy >= this.side) continue;
+      if (yy < 0 || yy >= side) continue;
       let row = 0;
       for (let a = 0; a < 4; a++) {
         const xx = ix - 1 + a;
-        if (xx < 0 || xx >= this.side) continue;
-        row += this.wx[a] * grid[yy * this.side + xx];
+        if (xx < 0 || xx >= side) continue;
+        row += wx[ox + a] * grid[yy * side + xx];
       }
-      acc += this.wy[b] * row;
+      acc += wy[oy + b] * row;
     }
     return acc;
   }
@@ -146,20 +160,10 @@ export class GridPsf implements PsfModel {
       const iy = rows.cell[j];
       for (let i = 0; i < n; i++) {
         const ix = cells.cell[i];
-        let v = 0;
-        if (ix >= -1 && iy >= -1 && ix <= side && iy <= side) {
-          for (let b = 0; b < 4; b++) {
-            const yy = iy - 1 + b;
-            if (yy < 0 || yy >= side) continue;
-            let row = 0;
-            for (let a = 0; a < 4; a++) {
-              const xx = ix - 1 + a;
-              if (xx < 0 || xx >= side) continue;
-              row += cells.weight[4 * i + a] * grid[yy * side + xx];
-            }
-            v += rows.weight[4 * j + b] * row;
-          }
-        }
+        const v =
+          ix >= -1 && iy >= -1 && ix <= side && iy <= side
+            ? this.interpolate(grid, ix, iy, cells.weight, 4 * i, rows.weight, 4 * j)
+            : 0;
         s[j * n + i] = v;
         sum += v;
       }
