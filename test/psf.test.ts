@@ -15,7 +15,7 @@ import {
   psfFromImage,
   psfHdus,
 } from '../src/image/psf/index.ts';
-import { drawPoint, effectiveFwhm, type PsfProfile, phaseStamps } from '../src/sim/psf.ts';
+import { centralStamp, drawPoint, effectiveFwhm, type PsfProfile, phaseStamps } from '../src/sim/psf.ts';
 import { Random } from '../src/sim/random.ts';
 import { simulateSurvey } from '../src/sim/simulate.ts';
 import { rapid } from './support/cli.ts';
@@ -267,6 +267,43 @@ describe('PSF estimation', () => {
     const varying = residualEnergy(est.psf, profileAt(...corner), ...corner);
     const fixed = residualEnergy(constant.psf, profileAt(...corner), ...corner);
     assert.ok(varying < fixed / 2, `at the corner: varying ${varying} vs constant ${fixed}`);
+  });
+
+  test('stars with a clipped pixel are left out, whatever the background under them', () => {
+    // A background rising from 100 to 300 across the image: stars on the bright side whose one
+    // peak pixel is clipped at the saturation level sit below "saturation − global level" once
+    // the background is subtracted, so the raw pixels must be what is judged.
+    const n = 256;
+    const saturation = 10_000;
+    const psf = phaseStamps({ kind: 'moffat', fwhm: 1.2, beta: 2.5 });
+    const peakShare = centralStamp(psf).reduce((a, b) => Math.max(a, b), 0);
+    const rng = new Random(3, 'clipped');
+    const data = new Float32Array(n * n);
+    for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) data[y * n + x] = 100 + (200 * x) / (n - 1);
+    const unsaturated: [number, number][] = [];
+    for (let k = 0; k < 36; k++) {
+      const x = 24 + (k % 6) * 36 + rng.uniform();
+      const y = 24 + Math.floor(k / 6) * 36 + rng.uniform();
+      unsaturated.push([x, y]);
+      drawPoint(data, n, n, psf, x, y, (0.3 * saturation) / peakShare);
+    }
+    // Clipped stars on the bright side, between the others, centred on pixels.
+    const clipped: [number, number][] = [
+      [222, 42],
+      [222, 114],
+      [222, 186],
+    ];
+    for (const [x, y] of clipped) drawPoint(data, n, n, psf, x, y, (1.3 * (saturation - 300)) / peakShare);
+    let clippedPixels = 0;
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] >= saturation) clippedPixels++;
+      data[i] = Math.min(saturation, data[i] + 3 * rng.normal());
+    }
+    assert.equal(clippedPixels, clipped.length, 'one clipped pixel per bright star');
+    const est = estimatePsf({ width: n, height: n, data }, { saturation, gain: 1, minStars: 10 });
+    const near = (p: [number, number]) => est.stars.some((s) => Math.hypot(s.x - p[0], s.y - p[1]) < 2);
+    assert.ok(unsaturated.filter(near).length >= 20, `${est.stars.length} stars`);
+    assert.deepEqual(clipped.filter(near), []);
   });
 
   test('too few stars is bad input (65) with a message saying what to do', () => {
