@@ -11,7 +11,7 @@
  */
 import { BadInputError } from '../../util/errors.ts';
 import { estimateBackground } from '../background.ts';
-import { type Image, MaskBit } from '../image.ts';
+import type { Image } from '../image.ts';
 import {
   GridPsf,
   normaliseFlux,
@@ -328,24 +328,20 @@ function centreVariation(psf: GridPsf): GridPsf {
 }
 
 /**
- * What star selection and fits work on: the background-subtracted image; a mask of the
- * image's own bad pixels and its saturated ones; and fit weights (inverse background variance,
- * zero where masked; each fit adds the source noise of its model).
+ * What star selection and fits work on: the background-subtracted image and fit weights
+ * (inverse background variance, zero at the image's bad pixels and its saturated ones; each
+ * fit adds the source noise of its model).
  *
- * Saturation is judged on the raw values: against the subtracted image with one global level,
- * a star whose single clipped pixel sits on a background above that level passed as
- * unsaturated, and a few such stars (the brightest, so the heaviest in the stack) flattened
- * the core of undersampled models by up to 7% in FWHM.
+ * Saturation is judged on the raw values (here and in the selection, through the background
+ * level): against the subtracted image with one global level, a star whose single clipped
+ * pixel sat on a background above that level passed as unsaturated, and a few such stars (the
+ * brightest, so the heaviest in the stack) flattened the core of undersampled models by up to
+ * 7% in FWHM.
  */
 function prepare(
   image: Image,
   saturation: number | undefined,
-): {
-  bkg: ReturnType<typeof estimateBackground>;
-  data: Float32Array;
-  mask: Uint8Array | undefined;
-  weight: Float32Array;
-} {
+): { bkg: ReturnType<typeof estimateBackground>; data: Float32Array; weight: Float32Array } {
   const { width, height } = image;
   const bkg = estimateBackground(image, {
     meshSize: Math.min(64, Math.max(16, Math.floor(Math.min(width, height) / 4))),
@@ -353,26 +349,17 @@ function prepare(
   const n = image.data.length;
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = image.data[i] - bkg.level[i];
-  let mask = image.mask;
-  if (saturation !== undefined) {
-    const own = image.mask;
-    const combined = own ? Uint8Array.from(own) : new Uint8Array(n);
-    let any = own !== undefined;
-    for (let i = 0; i < n; i++) {
-      if (image.data[i] >= saturation) {
-        combined[i] |= MaskBit.SATURATED;
-        any = true;
-      }
-    }
-    mask = any ? combined : undefined;
-  }
+  const limit = saturation ?? Number.POSITIVE_INFINITY;
   const weight = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const v = bkg.rms[i] ** 2; // background only: source noise comes from the model
-    const bad = !Number.isFinite(data[i]) || (mask !== undefined && mask[i] !== 0);
+    const bad =
+      !Number.isFinite(data[i]) ||
+      image.data[i] >= limit ||
+      (image.mask !== undefined && image.mask[i] !== 0);
     weight[i] = bad || !(v > 0) ? 0 : 1 / v;
   }
-  return { bkg, data, mask, weight };
+  return { bkg, data, weight };
 }
 
 /** Estimate the PSF of an image from its stars. BadInputError when too few stars are found. */
@@ -385,12 +372,14 @@ export function estimatePsf(image: Image, options: EstimateOptions = {}): PsfEst
   if (![0, 1, 2].includes(degree))
     throw new BadInputError(`PSF polynomial degree must be 0, 1 or 2, got ${degree}`);
   if (!image.data.some((v) => Number.isFinite(v))) throw new BadInputError('the image has no valid pixels');
-  const { bkg, data, mask, weight } = prepare(image, options.saturation);
+  const { bkg, data, weight } = prepare(image, options.saturation);
   const minStars = options.minStars ?? 10;
   const select = (radius: number) =>
-    selectStars(data, bkg.rms, width, height, mask, {
+    selectStars(data, bkg.rms, width, height, image.mask, {
       radius,
       minSnr: options.minSnr ?? 30,
+      saturation: options.saturation,
+      raw: image.data,
       maxStars: options.maxStars ?? 500,
       // A varying PSF has stars of several sizes: select loosely and let the fit reject.
       sizeTolerance: degree > 0 ? 0.5 : 0.25,
@@ -603,10 +592,12 @@ export interface MeasureStarsOptions {
 export function measureStars(image: Image, psf: PsfModel, options: MeasureStarsOptions = {}): StarFit[] {
   const { width, height } = image;
   const R = options.radius ?? Math.min(8, (psf.size - 1) / 2);
-  const { bkg, data, mask, weight } = prepare(image, options.saturation);
-  const candidates = selectStars(data, bkg.rms, width, height, mask, {
+  const { bkg, data, weight } = prepare(image, options.saturation);
+  const candidates = selectStars(data, bkg.rms, width, height, image.mask, {
     radius: R,
     minSnr: options.minSnr ?? 15,
+    saturation: options.saturation,
+    raw: image.data,
     maxStars: options.maxStars ?? 2000,
     sizeTolerance: 0.5,
   });

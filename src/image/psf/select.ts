@@ -21,8 +21,13 @@ export interface SelectOptions {
   radius: number;
   /** Minimum S/N of the aperture flux. */
   minSnr?: number;
-  /** Pixels at or above this are saturated (default: none). */
+  /** Pixels at or above this are saturated (default: none); raw units when `raw` is given. */
   saturation?: number;
+  /**
+   * The image before its background was subtracted: saturation is then judged on the raw
+   * values, as the detector clipped them.
+   */
+  raw?: ArrayLike<number>;
   /** Mask bits that exclude a pixel (default: any). */
   maskBits?: number;
   /** Keep at most this many (the highest S/N). */
@@ -79,6 +84,7 @@ export function selectStars(
   const R = options.radius;
   const minSnr = options.minSnr ?? 30;
   const saturation = options.saturation ?? Number.POSITIVE_INFINITY;
+  const raw = options.raw;
   const bits = options.maskBits ?? 0xff;
   const apR = 3;
   // 1. Local maxima above 5σ per pixel.
@@ -119,7 +125,7 @@ export function selectStars(
         if (i * i + j * j <= apR * apR) {
           flux += v;
           noise2 += rms[k] * rms[k];
-          if (v >= saturation) bad = true;
+          if ((raw ? raw[k] : v) >= saturation) bad = true;
         }
       }
     }
@@ -143,22 +149,25 @@ export function selectStars(
       ),
   );
   if (isolated.length === 0) return [];
-  // 4. The stellar locus: the densest narrow range of sizes in the compact part of the
-  // distribution (stars share one size; galaxies spread above it).
-  const sizes = isolated.map((s) => s.size).sort((a, b) => a - b);
-  let best = 0;
-  let stellar = sizes[0];
-  const limit = Math.max(1, Math.ceil(0.7 * sizes.length));
-  for (let i = 0; i < limit; i++) {
+  // 4. The stellar locus: a narrow range of sizes (±10%) that many candidates share (stars
+  // share one size; galaxies spread above it), the most compact one holding at least half as
+  // many as the fullest. Not the fullest itself: in a deep field the galaxies of one size can
+  // outnumber the stars. Sizes under 0.25 px² (a pixel's own integral is 1/6) are hot pixels
+  // and cosmic rays, never a PSF.
+  const sizes = isolated
+    .map((s) => s.size)
+    .filter((v) => v >= 0.25)
+    .sort((a, b) => a - b);
+  if (sizes.length === 0) return [];
+  const counts = sizes.map((v, i) => {
     let lo = i;
     let hi = i;
-    while (lo > 0 && sizes[lo - 1] >= sizes[i] * 0.9) lo--;
-    while (hi < sizes.length - 1 && sizes[hi + 1] <= sizes[i] * 1.1) hi++;
-    if (hi - lo + 1 > best) {
-      best = hi - lo + 1;
-      stellar = sizes[(lo + hi) >> 1];
-    }
-  }
+    while (lo > 0 && sizes[lo - 1] >= v * 0.9) lo--;
+    while (hi < sizes.length - 1 && sizes[hi + 1] <= v * 1.1) hi++;
+    return { count: hi - lo + 1, centre: sizes[(lo + hi) >> 1] };
+  });
+  const best = Math.max(...counts.map((c) => c.count));
+  const stellar = counts.find((c) => c.count >= best / 2)?.centre ?? sizes[0];
   const tol = options.sizeTolerance ?? 0.2;
   const stars = isolated
     .filter((s) => Math.abs(s.size - stellar) <= tol * stellar)
