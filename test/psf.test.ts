@@ -14,6 +14,7 @@ import {
   psfFromFits,
   psfFromImage,
   psfHdus,
+  selectStars,
 } from '../src/image/psf/index.ts';
 import { centralStamp, drawPoint, effectiveFwhm, type PsfProfile, phaseStamps } from '../src/sim/psf.ts';
 import { Random } from '../src/sim/random.ts';
@@ -304,6 +305,45 @@ describe('PSF estimation', () => {
     const near = (p: [number, number]) => est.stars.some((s) => Math.hypot(s.x - p[0], s.y - p[1]) < 2);
     assert.ok(unsaturated.filter(near).length >= 20, `${est.stars.length} stars`);
     assert.deepEqual(clipped.filter(near), []);
+  });
+
+  test('star selection finds the stars when galaxies of one size outnumber them', () => {
+    // 60 stars and 150 round galaxies whose sizes lie within ±10% of one value, on a grid.
+    const n = 512;
+    const rng = new Random(5, 'locus');
+    const data = new Float32Array(n * n);
+    const rms = new Float32Array(n * n).fill(3);
+    const psf = phaseStamps({ kind: 'moffat', fwhm: 1.2, beta: 2.5 });
+    const stars: [number, number][] = [];
+    let k = 0;
+    for (let gy = 0; gy < 15; gy++) {
+      for (let gx = 0; gx < 15 && k < 210; gx++, k++) {
+        const x = 30 + gx * 32 + rng.uniform();
+        const y = 30 + gy * 32 + rng.uniform();
+        if (k % 7 < 2 || k >= 150 + 60) {
+          stars.push([x, y]);
+          drawPoint(data, n, n, psf, x, y, 3000);
+          continue;
+        }
+        const sigma = 0.95 + 0.1 * rng.uniform();
+        for (let j = -8; j <= 8; j++) {
+          for (let i = -8; i <= 8; i++) {
+            const px = Math.round(x) + i;
+            const py = Math.round(y) + j;
+            const r2 = (px - x) ** 2 + (py - y) ** 2;
+            data[py * n + px] += (3000 * Math.exp(-r2 / (2 * sigma * sigma))) / (2 * Math.PI * sigma * sigma);
+          }
+        }
+      }
+    }
+    for (let i = 0; i < data.length; i++) data[i] += 3 * rng.normal();
+    const galaxies = 210 - stars.length;
+    assert.ok(galaxies > 2 * stars.length, `${galaxies} galaxies, ${stars.length} stars`);
+    const picked = selectStars(data, rms, n, n, undefined, { radius: 12, minSnr: 30 });
+    const isStar = (c: { x: number; y: number }) =>
+      stars.some(([x, y]) => Math.hypot(c.x - x, c.y - y) < 1.5);
+    assert.ok(picked.filter(isStar).length >= 0.9 * stars.length, `${picked.filter(isStar).length} stars`);
+    assert.equal(picked.filter((c) => !isStar(c)).length, 0);
   });
 
   test('too few stars is bad input (65) with a message saying what to do', () => {

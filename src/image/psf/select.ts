@@ -149,25 +149,39 @@ export function selectStars(
       ),
   );
   if (isolated.length === 0) return [];
-  // 4. The stellar locus: a narrow range of sizes (±10%) that many candidates share (stars
-  // share one size; galaxies spread above it), the most compact one holding at least half as
-  // many as the fullest. Not the fullest itself: in a deep field the galaxies of one size can
-  // outnumber the stars. Sizes under 0.25 px² (a pixel's own integral is 1/6) are hot pixels
-  // and cosmic rays, never a PSF.
+  // 4. The stellar locus: stars share one size, galaxies spread above it. Sizes are counted
+  // within ±5% of each, and the locus is the most compact peak of those counts holding at
+  // least a quarter of the fullest: in a deep co-add the galaxies around one size outnumber
+  // the stars, so the fullest peak alone can be theirs. Sizes under 0.25 px² (a pixel's own
+  // integral is 1/6) are hot pixels and cosmic rays, never a PSF.
   const sizes = isolated
     .map((s) => s.size)
     .filter((v) => v >= 0.25)
     .sort((a, b) => a - b);
   if (sizes.length === 0) return [];
-  const counts = sizes.map((v, i) => {
+  const within = (i: number, w: number): [number, number] => {
     let lo = i;
     let hi = i;
-    while (lo > 0 && sizes[lo - 1] >= v * 0.9) lo--;
-    while (hi < sizes.length - 1 && sizes[hi + 1] <= v * 1.1) hi++;
-    return { count: hi - lo + 1, centre: sizes[(lo + hi) >> 1] };
+    while (lo > 0 && sizes[lo - 1] >= sizes[i] * (1 - w)) lo--;
+    while (hi < sizes.length - 1 && sizes[hi + 1] <= sizes[i] * (1 + w)) hi++;
+    return [lo, hi];
+  };
+  const counts = sizes.map((_, i) => {
+    const [lo, hi] = within(i, 0.05);
+    return hi - lo + 1;
   });
-  const best = Math.max(...counts.map((c) => c.count));
-  const stellar = counts.find((c) => c.count >= best / 2)?.centre ?? sizes[0];
+  const fullest = Math.max(...counts);
+  let stellar = sizes[counts.indexOf(fullest)];
+  for (let i = 0; i < sizes.length; i++) {
+    if (counts[i] < Math.max(5, fullest / 4)) continue;
+    const [lo, hi] = within(i, 0.1);
+    let peak = true;
+    for (let j = lo; j <= hi && peak; j++) if (counts[j] > counts[i]) peak = false;
+    if (peak) {
+      stellar = sizes[i];
+      break;
+    }
+  }
   const tol = options.sizeTolerance ?? 0.2;
   const stars = isolated
     .filter((s) => Math.abs(s.size - stellar) <= tol * stellar)
