@@ -150,33 +150,33 @@ export function selectStars(
   );
   if (isolated.length === 0) return [];
   // 4. The stellar locus: stars share one size, galaxies spread above it. Sizes are counted
-  // within ±5% of each, and the locus is the most compact peak of those counts holding at
-  // least a quarter of the fullest: in a deep co-add the galaxies around one size outnumber
-  // the stars, so the fullest peak alone can be theirs. Sizes under 0.25 px² (a pixel's own
-  // integral is 1/6) are hot pixels and cosmic rays, never a PSF.
+  // within ±5% of each; the locus is the most compact local peak of those counts that is
+  // sharp (holding at least 40% of what ±25% holds) and not sparse (a tenth of the fullest).
+  // The fullest peak alone can be the galaxies': in a deep co-add those around one size
+  // outnumber the stars several times. Sizes under 0.25 px² (a pixel's own integral is 1/6)
+  // are hot pixels and cosmic rays, never a PSF.
   const sizes = isolated
     .map((s) => s.size)
     .filter((v) => v >= 0.25)
     .sort((a, b) => a - b);
   if (sizes.length === 0) return [];
-  const within = (i: number, w: number): [number, number] => {
+  const within = (i: number, w: number): number => {
     let lo = i;
     let hi = i;
     while (lo > 0 && sizes[lo - 1] >= sizes[i] * (1 - w)) lo--;
     while (hi < sizes.length - 1 && sizes[hi + 1] <= sizes[i] * (1 + w)) hi++;
-    return [lo, hi];
-  };
-  const counts = sizes.map((_, i) => {
-    const [lo, hi] = within(i, 0.05);
     return hi - lo + 1;
-  });
+  };
+  const counts = sizes.map((_, i) => within(i, 0.05));
   const fullest = Math.max(...counts);
   let stellar = sizes[counts.indexOf(fullest)];
   for (let i = 0; i < sizes.length; i++) {
-    if (counts[i] < Math.max(5, fullest / 4)) continue;
-    const [lo, hi] = within(i, 0.1);
+    if (counts[i] < Math.max(5, fullest / 10) || counts[i] < 0.4 * within(i, 0.25)) continue;
     let peak = true;
-    for (let j = lo; j <= hi && peak; j++) if (counts[j] > counts[i]) peak = false;
+    for (let j = i - 1; j >= 0 && sizes[j] >= sizes[i] * 0.9 && peak; j--)
+      if (counts[j] > counts[i]) peak = false;
+    for (let j = i + 1; j < sizes.length && sizes[j] <= sizes[i] * 1.1 && peak; j++)
+      if (counts[j] > counts[i]) peak = false;
     if (peak) {
       stellar = sizes[i];
       break;
