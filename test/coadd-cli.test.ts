@@ -111,3 +111,39 @@ test('rapid coadd: usage, missing input, no overlap', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('rapid coadd leaves saturated input pixels out: the other inputs fill them, or the coverage says none could', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rapid-coadd-sat-'));
+  try {
+    // Three inputs on the target's own grid; a pixel clipped at SATURATE in all of them, and one
+    // clipped in the first input only.
+    const wcs = tanWcs({ ...CENTRE, crpix: [64.5, 64.5], scale: 0.11 });
+    const inputs: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const data = new Float32Array(128 * 128);
+      for (let k = 0; k < data.length; k++) data[k] = 50 + ((k * 7919 + i * 104729) % 13) - 6;
+      data[40 * 128 + 40] = 5000;
+      if (i === 0) data[90 * 128 + 90] = 5000;
+      const header = wcs.toHeader();
+      header.set('ZPTMAG', 26);
+      header.set('SATURATE', 5000);
+      const path = join(dir, `in${i}.fits`);
+      await writeFits(path, [{ data, shape: [128, 128], header }]);
+      inputs.push(path);
+    }
+    const grid = join(dir, 'grid.fits');
+    await writeFits(grid, [{ data: new Float32Array(128 * 128), shape: [128, 128], header: wcs.toHeader() }]);
+    const out = join(dir, 'ref');
+    const r = rapid(['coadd', '--grid', grid, '--out', out, ...inputs]);
+    assert.equal(r.status, 0, r.stderr);
+    const img = readImage((await readFits(join(out, 'refimage.fits'))).firstImage()).data as Float32Array;
+    const cov = readImage((await readFits(join(out, 'refimage_cov.fits'))).firstImage()).data;
+    assert.equal(cov[40 * 128 + 40], 0);
+    assert.ok(Number.isNaN(img[40 * 128 + 40]));
+    assert.equal(cov[90 * 128 + 90], 2);
+    assert.ok(Math.abs(img[90 * 128 + 90]) < 20, `${img[90 * 128 + 90]} (background-subtracted)`);
+    assert.equal(cov[20 * 128 + 20], 3);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -137,3 +137,19 @@ export function touchesMask(mask: Uint8Array, width: number, x: number, y: numbe
   }
   return bits;
 }
+
+/**
+ * Saturated pixels (at or above the level) set to NaN, in place; returns how many. A clipped
+ * core carries neither the star's flux nor its shape: in a co-add the other inputs fill it, or
+ * its coverage says that none could (and the reference's PSF and star fits pass it by).
+ */
+export function blankSaturated(data: Float32Array, saturation: number): number {
+  let n = 0;
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] >= saturation) {
+      data[i] = Number.NaN;
+      n++;
+    }
+  }
+  return n;
+}
