@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MaskBit } from '../src/image/image.ts';
 import { buildMask } from '../src/image/masks.ts';
-import { drawPoint, phaseStamps } from '../src/sim/psf.ts';
+import { drawPoint, phaseStamps, SimulatedPsf } from '../src/sim/psf.ts';
 import { Random } from '../src/sim/random.ts';
 
 test('dead pixels 7σ below a bright sky are masked; noise and stars are not', () => {
@@ -43,5 +43,54 @@ test('dead pixels 7σ below a bright sky are masked; noise and stars are not', (
     for (let j = -3; j <= 3; j++)
       for (let i = -3; i <= 3; i++)
         assert.equal(mask[(Math.round(y) + j) * n + Math.round(x) + i] & MaskBit.BAD, 0);
+  }
+});
+
+test('cosmic-ray tracks of several pixels are masked on an undersampled image; stars are not', () => {
+  const n = 256;
+  const sigma = 13;
+  const rng = new Random(11, 'tracks');
+  const subtracted = new Float32Array(n * n);
+  for (let i = 0; i < subtracted.length; i++) subtracted[i] = sigma * rng.normal();
+  const profile = { kind: 'moffat', fwhm: 1.2, beta: 2.5 } as const;
+  const psf = phaseStamps(profile);
+  const stars: [number, number][] = [];
+  for (let k = 0; k < 20; k++) {
+    const x = 16 + (k % 5) * 48 + rng.uniform();
+    const y = 16 + Math.floor(k / 5) * 60 + rng.uniform();
+    stars.push([x, y]);
+    drawPoint(subtracted, n, n, psf, x, y, 2000 + 40000 * rng.uniform());
+  }
+  // Tracks of 2–4 pixels, 1,000–5,000 DN each pixel, away from the stars.
+  const track: number[] = [];
+  for (let k = 0; track.length < 60; k++) {
+    const x0 = 20 + ((37 * k) % 210);
+    const y0 = 20 + ((53 * k) % 210);
+    if (stars.some(([sx, sy]) => Math.hypot(sx - x0, sy - y0) < 10)) continue;
+    const length = 2 + (k % 3);
+    const angle = (k * 0.7) % Math.PI;
+    const charge = 1000 + 4000 * rng.uniform();
+    const pixels = new Set<number>();
+    for (let t = 0; t < length; t++)
+      pixels.add(Math.floor(y0 + t * Math.sin(angle)) * n + Math.floor(x0 + t * Math.cos(angle)));
+    for (const i of pixels) {
+      subtracted[i] += charge;
+      track.push(i);
+    }
+  }
+  const raw = subtracted.map((v) => v + 92);
+  const mask = buildMask(raw, n, n, {
+    cosmicRays: { subtracted, sigma, psf: new SimulatedPsf(profile, 15) },
+  });
+  const missed = track.filter((i) => !(mask[i] & MaskBit.COSMIC_RAY));
+  assert.ok(missed.length <= 0.05 * track.length, `${missed.length} of ${track.length} track pixels missed`);
+  for (const [x, y] of stars) {
+    for (let j = -3; j <= 3; j++)
+      for (let i = -3; i <= 3; i++)
+        assert.equal(
+          mask[(Math.round(y) + j) * n + Math.round(x) + i] & MaskBit.COSMIC_RAY,
+          0,
+          `star ${x}, ${y}`,
+        );
   }
 });

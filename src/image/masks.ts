@@ -24,18 +24,44 @@ export interface MaskOptions {
   deadPixels?: { subtracted: Float32Array; sigma: Float32Array | number };
 }
 
-/** The sharpest peak/neighbour-mean ratio a point source can show, over sub-pixel phases. */
-export function psfSharpness(psf: PsfModel): number {
+/**
+ * Mean of the 6 faintest of a pixel's 8 neighbours: a cosmic-ray track leaves its two
+ * brightest neighbours (its continuation) bright and the others at the sky, a star none.
+ */
+function sideMean(values: ArrayLike<number>, i: number, width: number): number {
+  let a = Number.NEGATIVE_INFINITY;
+  let b = Number.NEGATIVE_INFINITY;
+  let sum = 0;
+  for (let y = -1; y <= 1; y++) {
+    for (let x = -1; x <= 1; x++) {
+      if (!x && !y) continue;
+      const u = values[i + y * width + x];
+      sum += u;
+      if (u > a) {
+        b = a;
+        a = u;
+      } else if (u > b) b = u;
+    }
+  }
+  return (sum - a - b) / 6;
+}
+
+/**
+ * The sharpest a point source can be, over sub-pixel phases: its peak over the mean of its 8
+ * neighbours, or (`side`) over the mean of the 6 faintest of them (a star between two pixels
+ * has one bright neighbour).
+ */
+export function psfSharpness(psf: PsfModel, side = false): number {
   let best = 0;
   const n = psf.size;
   const c = (n - 1) / 2;
+  const k = c * n + c;
   for (let j = 0; j < 5; j++) {
     for (let i = 0; i < 5; i++) {
       const s = psf.stamp(1000 + (i - 2) / 5, 1000 + (j - 2) / 5);
-      const peak = s[c * n + c];
       let nb = 0;
-      for (let b = -1; b <= 1; b++) for (let a = -1; a <= 1; a++) if (a || b) nb += s[(c + b) * n + c + a];
-      best = Math.max(best, peak / (nb / 8));
+      for (let b = -1; b <= 1; b++) for (let a = -1; a <= 1; a++) if (a || b) nb += s[k + b * n + a];
+      best = Math.max(best, s[k] / (side ? sideMean(s, k, n) : nb / 8));
     }
   }
   return best;
@@ -91,38 +117,61 @@ export function buildMask(
   if (options.cosmicRays) {
     const { subtracted, sigma, psf } = options.cosmicRays;
     const threshold = options.cosmicRays.threshold ?? 5;
-    // A cosmic ray must beat the sharpest star by half again.
+    // A cosmic ray must beat the sharpest star by half again, against all 8 neighbours. A
+    // pixel of a track (most hits are tracks of a few pixels) has two bright neighbours, so it
+    // beats that only by 4: with a sharper PSF (undersampled), tracks are judged against the 6
+    // neighbours beside them instead (floored at 3σ, so that noise in a faint star's wings
+    // cannot make it look sharp), and followed along for a few pixels.
     const limit = 1.5 * psfSharpness(psf);
+    const tracks = limit >= 4;
+    const sideLimit = tracks ? 1.5 * psfSharpness(psf, true) : Number.POSITIVE_INFINITY;
     const sd = (i: number) => (typeof sigma === 'number' ? sigma : sigma[i]);
+    let hits: number[] = [];
     for (let y = 1; y < height - 1; y++) {
       for (let x = 1; x < width - 1; x++) {
         const i = y * width + x;
         const v = subtracted[i];
         if (!(v > threshold * sd(i)) || mask[i] & MaskBit.SATURATED) continue;
-        let nb = 0;
         let isMax = true;
-        for (let b = -1; b <= 1; b++) {
+        for (let b = -1; b <= 1 && isMax; b++) {
           for (let a = -1; a <= 1; a++) {
-            if (!a && !b) continue;
-            const u = subtracted[i + b * width + a];
-            if (u > v) isMax = false;
-            nb += u;
+            if ((a || b) && subtracted[i + b * width + a] > v) isMax = false;
           }
         }
         if (!isMax) continue;
-        // Neighbours' mean, floored at one σ so noise around a faint hit does not decide.
-        const mean = Math.max(nb / 8, sd(i));
-        if (v / mean > limit) {
-          // The hit and any bright neighbour that belongs to its track.
+        let nb = 0;
+        for (let b = -1; b <= 1; b++)
+          for (let a = -1; a <= 1; a++) if (a || b) nb += subtracted[i + b * width + a];
+        // Neighbours' mean floored at one σ, so that noise around a faint hit does not decide.
+        if (
+          v / Math.max(nb / 8, sd(i)) > limit ||
+          (tracks && v / Math.max(sideMean(subtracted, i, width), 3 * sd(i)) > sideLimit)
+        ) {
           mask[i] |= MaskBit.COSMIC_RAY;
-          for (let b = -1; b <= 1; b++) {
-            for (let a = -1; a <= 1; a++) {
-              const k = i + b * width + a;
-              if (subtracted[k] > 0.3 * v && subtracted[k] > threshold * sd(k)) mask[k] |= MaskBit.COSMIC_RAY;
+          hits.push(i);
+        }
+      }
+    }
+    // The rest of each track: bright neighbours of a hit (and, for tracks, theirs), each above
+    // the threshold and 0.3 of the pixel it continues.
+    for (let pass = 0; pass < (tracks ? 3 : 1) && hits.length > 0; pass++) {
+      const next: number[] = [];
+      for (const i of hits) {
+        const x = i % width;
+        const y = (i - x) / width;
+        if (x < 1 || y < 1 || x >= width - 1 || y >= height - 1) continue;
+        for (let b = -1; b <= 1; b++) {
+          for (let a = -1; a <= 1; a++) {
+            const k = i + b * width + a;
+            if (mask[k] & (MaskBit.COSMIC_RAY | MaskBit.SATURATED)) continue;
+            if (subtracted[k] > 0.3 * subtracted[i] && subtracted[k] > threshold * sd(k)) {
+              mask[k] |= MaskBit.COSMIC_RAY;
+              next.push(k);
             }
           }
         }
       }
+      hits = next;
     }
   }
   return mask;
