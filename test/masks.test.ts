@@ -1,4 +1,4 @@
-/** Pixels not to trust: dead (cold) pixels are found even where the sky makes them shallow. */
+/** Pixels not to trust: dead pixels even where the sky makes them shallow, cosmic-ray tracks. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MaskBit } from '../src/image/image.ts';
@@ -6,32 +6,54 @@ import { buildMask } from '../src/image/masks.ts';
 import { drawPoint, phaseStamps, SimulatedPsf } from '../src/sim/psf.ts';
 import { Random } from '../src/sim/random.ts';
 
-test('dead pixels 7σ below a bright sky are masked; noise and stars are not', () => {
-  // Roman F158-like: sky 92 DN with σ 13, so a dead pixel (0 DN) is only 7σ deep; the matched
-  // filter of an undersampled PSF still sees it at 5–6σ in a difference image.
-  const n = 256;
-  const sigma = 13;
-  const rng = new Random(7, 'dead');
-  const subtracted = new Float32Array(n * n);
-  for (let i = 0; i < subtracted.length; i++) subtracted[i] = sigma * rng.normal();
-  const psf = phaseStamps({ kind: 'moffat', fwhm: 1.2, beta: 2.5 });
+const N = 256;
+const SIGMA = 13;
+const PROFILE = { kind: 'moffat', fwhm: 1.2, beta: 2.5 } as const;
+
+/**
+ * A background-subtracted Roman F158-like sky (σ 13 DN) with 20 undersampled stars on a grid;
+ * `flux` gives each star's flux.
+ */
+function skyWithStars(
+  rng: Random,
+  flux: () => number,
+): { subtracted: Float32Array; stars: [number, number][] } {
+  const subtracted = new Float32Array(N * N);
+  for (let i = 0; i < subtracted.length; i++) subtracted[i] = SIGMA * rng.normal();
+  const psf = phaseStamps(PROFILE);
   const stars: [number, number][] = [];
   for (let k = 0; k < 20; k++) {
     const x = 16 + (k % 5) * 48 + rng.uniform();
     const y = 16 + Math.floor(k / 5) * 60 + rng.uniform();
     stars.push([x, y]);
-    drawPoint(subtracted, n, n, psf, x, y, 20000);
+    drawPoint(subtracted, N, N, psf, x, y, flux());
   }
+  return { subtracted, stars };
+}
+
+/** No pixel within 3 px of a star carries the bit. */
+function starsUntouched(mask: Uint8Array, stars: [number, number][], bit: number): void {
+  for (const [x, y] of stars) {
+    for (let j = -3; j <= 3; j++)
+      for (let i = -3; i <= 3; i++)
+        assert.equal(mask[(Math.round(y) + j) * N + Math.round(x) + i] & bit, 0, `star ${x}, ${y}`);
+  }
+}
+
+test('dead pixels 7σ below a bright sky are masked; noise and stars are not', () => {
+  // Roman F158-like: sky 92 DN with σ 13, so a dead pixel (0 DN) is only 7σ deep; the matched
+  // filter of an undersampled PSF still sees it at 5–6σ in a difference image.
+  const { subtracted, stars } = skyWithStars(new Random(7, 'dead'), () => 20000);
   const dead: number[] = [];
   for (let k = 0; dead.length < 30; k++) {
     const x = 30 + ((7 * k) % 200);
     const y = 40 + ((11 * k) % 200);
     if (stars.some(([sx, sy]) => Math.hypot(sx - x, sy - y) < 8)) continue;
-    subtracted[y * n + x] = -92;
-    dead.push(y * n + x);
+    subtracted[y * N + x] = -92;
+    dead.push(y * N + x);
   }
   const raw = subtracted.map((v) => v + 92);
-  const mask = buildMask(raw, n, n, { deadPixels: { subtracted, sigma } });
+  const mask = buildMask(raw, N, N, { deadPixels: { subtracted, sigma: SIGMA } });
   assert.deepEqual(
     dead.filter((i) => !(mask[i] & MaskBit.BAD)),
     [],
@@ -39,28 +61,12 @@ test('dead pixels 7σ below a bright sky are masked; noise and stars are not', (
   const others = [...mask.keys()].filter((i) => mask[i] & MaskBit.BAD && !dead.includes(i));
   // Noise alone: P(z < −5) · 65,536 ≈ 0.02 pixels.
   assert.ok(others.length <= 1, `${others.length} other pixels masked`);
-  for (const [x, y] of stars) {
-    for (let j = -3; j <= 3; j++)
-      for (let i = -3; i <= 3; i++)
-        assert.equal(mask[(Math.round(y) + j) * n + Math.round(x) + i] & MaskBit.BAD, 0);
-  }
+  starsUntouched(mask, stars, MaskBit.BAD);
 });
 
 test('cosmic-ray tracks of several pixels are masked on an undersampled image; stars are not', () => {
-  const n = 256;
-  const sigma = 13;
   const rng = new Random(11, 'tracks');
-  const subtracted = new Float32Array(n * n);
-  for (let i = 0; i < subtracted.length; i++) subtracted[i] = sigma * rng.normal();
-  const profile = { kind: 'moffat', fwhm: 1.2, beta: 2.5 } as const;
-  const psf = phaseStamps(profile);
-  const stars: [number, number][] = [];
-  for (let k = 0; k < 20; k++) {
-    const x = 16 + (k % 5) * 48 + rng.uniform();
-    const y = 16 + Math.floor(k / 5) * 60 + rng.uniform();
-    stars.push([x, y]);
-    drawPoint(subtracted, n, n, psf, x, y, 2000 + 40000 * rng.uniform());
-  }
+  const { subtracted, stars } = skyWithStars(rng, () => 2000 + 40000 * rng.uniform());
   // Tracks of 2–4 pixels, 1,000–5,000 DN each pixel, away from the stars.
   const track: number[] = [];
   for (let k = 0; track.length < 60; k++) {
@@ -72,25 +78,17 @@ test('cosmic-ray tracks of several pixels are masked on an undersampled image; s
     const charge = 1000 + 4000 * rng.uniform();
     const pixels = new Set<number>();
     for (let t = 0; t < length; t++)
-      pixels.add(Math.floor(y0 + t * Math.sin(angle)) * n + Math.floor(x0 + t * Math.cos(angle)));
+      pixels.add(Math.floor(y0 + t * Math.sin(angle)) * N + Math.floor(x0 + t * Math.cos(angle)));
     for (const i of pixels) {
       subtracted[i] += charge;
       track.push(i);
     }
   }
   const raw = subtracted.map((v) => v + 92);
-  const mask = buildMask(raw, n, n, {
-    cosmicRays: { subtracted, sigma, psf: new SimulatedPsf(profile, 15) },
+  const mask = buildMask(raw, N, N, {
+    cosmicRays: { subtracted, sigma: SIGMA, psf: new SimulatedPsf(PROFILE, 15) },
   });
   const missed = track.filter((i) => !(mask[i] & MaskBit.COSMIC_RAY));
   assert.ok(missed.length <= 0.05 * track.length, `${missed.length} of ${track.length} track pixels missed`);
-  for (const [x, y] of stars) {
-    for (let j = -3; j <= 3; j++)
-      for (let i = -3; i <= 3; i++)
-        assert.equal(
-          mask[(Math.round(y) + j) * n + Math.round(x) + i] & MaskBit.COSMIC_RAY,
-          0,
-          `star ${x}, ${y}`,
-        );
-  }
+  starsUntouched(mask, stars, MaskBit.COSMIC_RAY);
 });
