@@ -11,7 +11,6 @@ import { readImage, writeFits } from '../fits/index.ts';
 import { estimateBackground } from '../image/background.ts';
 import { type CoaddFrame, coadd, type TargetGrid, tileGrid } from '../image/coadd.ts';
 import type { Image } from '../image/image.ts';
-import { blankSaturated } from '../image/masks.ts';
 import { RESAMPLE_KERNELS, type ResampleKernelName, resample } from '../image/resample.ts';
 import { diskFrameStore } from '../pipeline/frame-store.ts';
 import { effectiveHeader, loadImage, openFits } from '../pipeline/load.ts';
@@ -221,10 +220,12 @@ export function registerImageCommands(program: Command): void {
           name: path,
           load: async () => {
             const { image, header, wcs } = await loadWithPlanes(path);
-            // As the reference job: clipped cores are left to the other inputs.
-            const saturation = header.optionalNumber('SATURATE');
-            if (saturation !== undefined) blankSaturated(image.data, saturation);
-            return { image, wcs, zeroPoint: zeroPointOf(header) };
+            return {
+              image,
+              wcs,
+              zeroPoint: zeroPointOf(header),
+              saturation: header.optionalNumber('SATURATE'),
+            };
           },
         }));
         const started = performance.now();

@@ -38,6 +38,7 @@ import type { CombineMode, CombineTask } from './coadd-combine.ts';
 export { type CombineMode, combinePixel } from './coadd-combine.ts';
 
 import type { Image } from './image.ts';
+import { blankSaturated } from './masks.ts';
 import {
   overlapRegion,
   type Region,
@@ -64,6 +65,11 @@ export interface LoadedFrame {
   wcs: Wcs;
   /** Magnitude of one count (ZPTMAG and the like), when the header gives it. */
   zeroPoint?: number;
+  /**
+   * Saturation level (SATURATE): pixels at or above it are left out, so that a clipped core is
+   * filled by the other inputs, or the coverage says none could.
+   */
+  saturation?: number;
 }
 
 /** Where resampled frames wait between the two passes. */
@@ -429,7 +435,7 @@ export async function coadd(
     // ---- pass 1: one frame at a time ----
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
-      const { image: img, wcs, zeroPoint } = await f.load();
+      const { image: img, wcs, zeroPoint, saturation } = await f.load();
       lap('load');
       // The common zero point: as asked, else the first input's that has one.
       if (zpRef === undefined && zeroPoint !== undefined) zpRef = zeroPoint;
@@ -456,6 +462,7 @@ export async function coadd(
       const variance = img.variance?.slice();
       let backgroundRms: number;
       data.set(img.data);
+      if (saturation !== undefined) blankSaturated(data, saturation);
       if (options.background === false) {
         backgroundRms = sigmaClippedStats(img.data.filter((_, k) => k % 17 === 0)).std;
       } else {

@@ -25,10 +25,11 @@ export interface MaskOptions {
 }
 
 /**
- * Mean of the 6 faintest of a pixel's 8 neighbours: a cosmic-ray track leaves its two
- * brightest neighbours (its continuation) bright and the others at the sky, a star none.
+ * A pixel's 8 neighbours: their mean, and the mean of the 6 faintest (`side`). A cosmic-ray
+ * track leaves its two brightest neighbours (its continuation) bright and the others at the
+ * sky; a star none.
  */
-function sideMean(values: ArrayLike<number>, i: number, width: number): number {
+function neighbours(values: ArrayLike<number>, i: number, width: number): { mean: number; side: number } {
   let a = Number.NEGATIVE_INFINITY;
   let b = Number.NEGATIVE_INFINITY;
   let sum = 0;
@@ -43,7 +44,7 @@ function sideMean(values: ArrayLike<number>, i: number, width: number): number {
       } else if (u > b) b = u;
     }
   }
-  return (sum - a - b) / 6;
+  return { mean: sum / 8, side: (sum - a - b) / 6 };
 }
 
 /**
@@ -54,14 +55,12 @@ function sideMean(values: ArrayLike<number>, i: number, width: number): number {
 export function psfSharpness(psf: PsfModel, side = false): number {
   let best = 0;
   const n = psf.size;
-  const c = (n - 1) / 2;
-  const k = c * n + c;
+  const k = ((n - 1) / 2) * (n + 1);
   for (let j = 0; j < 5; j++) {
     for (let i = 0; i < 5; i++) {
       const s = psf.stamp(1000 + (i - 2) / 5, 1000 + (j - 2) / 5);
-      let nb = 0;
-      for (let b = -1; b <= 1; b++) for (let a = -1; a <= 1; a++) if (a || b) nb += s[k + b * n + a];
-      best = Math.max(best, s[k] / (side ? sideMean(s, k, n) : nb / 8));
+      const nb = neighbours(s, k, n);
+      best = Math.max(best, s[k] / (side ? nb.side : nb.mean));
     }
   }
   return best;
@@ -107,10 +106,7 @@ export function buildMask(
       for (let x = 1; x < width - 1; x++) {
         const i = y * width + x;
         if (!(subtracted[i] < -5 * sdc(i))) continue;
-        let nb = 0;
-        for (let b = -1; b <= 1; b++)
-          for (let a = -1; a <= 1; a++) if (a || b) nb += subtracted[i + b * width + a];
-        if (nb / 8 > -3 * sdc(i)) mask[i] |= MaskBit.BAD;
+        if (neighbours(subtracted, i, width).mean > -3 * sdc(i)) mask[i] |= MaskBit.BAD;
       }
     }
   }
@@ -139,13 +135,11 @@ export function buildMask(
           }
         }
         if (!isMax) continue;
-        let nb = 0;
-        for (let b = -1; b <= 1; b++)
-          for (let a = -1; a <= 1; a++) if (a || b) nb += subtracted[i + b * width + a];
+        const nb = neighbours(subtracted, i, width);
         // Neighbours' mean floored at one σ, so that noise around a faint hit does not decide.
         if (
-          v / Math.max(nb / 8, sd(i)) > limit ||
-          (tracks && v / Math.max(sideMean(subtracted, i, width), 3 * sd(i)) > sideLimit)
+          v / Math.max(nb.mean, sd(i)) > limit ||
+          (tracks && v / Math.max(nb.side, 3 * sd(i)) > sideLimit)
         ) {
           mask[i] |= MaskBit.COSMIC_RAY;
           hits.push(i);

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { encodeFits, readFits, readImage } from '../fits/index.ts';
 import { type CoaddFrame, coadd, type TargetGrid, tileGrid } from '../image/coadd.ts';
-import { blankSaturated } from '../image/masks.ts';
 import { estimatePsf, psfHdus } from '../image/psf/index.ts';
 import { WorkerPool } from '../image/workers.ts';
 import { BadInputError, ExitCode, RapidError } from '../util/errors.ts';
@@ -114,10 +113,12 @@ export async function runReferenceJob(m: ReferenceManifest, ctx: JobContext): Pr
       const data =
         img.data instanceof Float32Array ? img.data : Float32Array.from(img.data as ArrayLike<number>);
       const header = effectiveHeader(fits, input.hdu);
-      const saturation = header.optionalNumber('SATURATE');
-      if (saturation !== undefined) blankSaturated(data, saturation);
-      const wcs = Wcs.fromHeader(header);
-      return { image: { width: img.width, height: img.height, data }, wcs, zeroPoint: input.zeroPoint };
+      return {
+        image: { width: img.width, height: img.height, data },
+        wcs: Wcs.fromHeader(header),
+        zeroPoint: input.zeroPoint,
+        saturation: header.optionalNumber('SATURATE'),
+      };
     },
   }));
 

@@ -332,8 +332,8 @@ function centreVariation(psf: GridPsf): GridPsf {
  * (inverse background variance, zero at the image's bad pixels and its saturated ones; each
  * fit adds the source noise of its model).
  *
- * Saturation is judged on the raw values (here and in the selection, through the background
- * level): against the subtracted image with one global level, a star whose single clipped
+ * Saturation is judged on the raw values (here, and in the selection through its `raw`
+ * option): against the subtracted image with one global level, a star whose single clipped
  * pixel sat on a background above that level passed as unsaturated, and a few such stars (the
  * brightest, so the heaviest in the stack) flattened the core of undersampled models by up to
  * 7% in FWHM.
