@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Queue } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import { QueueExecutor, queueEntries } from '../src/exec/queue.ts';
 import { useRedis } from '../src/exec/redis.ts';
 import type { JobEnded } from '../src/exec/types.ts';
@@ -188,6 +188,46 @@ test('stages, retries and failures through Redis: 75 retried, 33/65 not, failed 
   } finally {
     await Promise.all(ws.map((w) => w.close()));
     await Promise.all(running);
+    await dropQueue(queue);
+  }
+});
+
+test('a launcher whose event reader starts late still sees every start and end (no hang)', async (t) => {
+  if (!(await requireRedis(t))) return;
+  // Under load the reader's first read of the event stream can come after the first jobs have
+  // started and ended (CI saw a start go missing); a lost end would leave the launch waiting
+  // for ever. Here the reader is held back on purpose while jobs fail at once (no manifest).
+  const proto = QueueEvents.prototype as unknown as { consumeEvents: () => Promise<void> };
+  const consume = proto.consumeEvents;
+  t.after(() => {
+    proto.consumeEvents = consume;
+  });
+  proto.consumeEvents = async function (this: unknown) {
+    await new Promise((r) => setTimeout(r, 1500));
+    return consume.call(this);
+  };
+  const queue = uniqueQueue('late-reader');
+  const w = new QueueWorker({ redis: REDIS_URL, queue, concurrency: 2, inProcess: true });
+  const running = w.run();
+  try {
+    await w.ready();
+    const jobs = [1, 2, 3].map((id) => ({
+      ...job(60 + id, 2, '0'),
+      manifestUri: join(dir, `missing-${id}.json`),
+    }));
+    const started: number[] = [];
+    const ex = new QueueExecutor({ redis: REDIS_URL, queue, wait: true, runId: 4, backoffMs: 10 });
+    const s = await Promise.race([
+      ex.run(jobs, { onStart: (e) => started.push(e.jobId) }),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('the launch did not see its jobs end in 20 s')), 20_000),
+      ),
+    ]);
+    assert.deepEqual([s.ended, s.failed], [3, 3]);
+    assert.deepEqual(started.sort(), [61, 62, 63]);
+  } finally {
+    await w.close();
+    await running;
     await dropQueue(queue);
   }
 });

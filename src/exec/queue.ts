@@ -17,7 +17,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { PlannedJob } from '../ops/launch.ts';
 import { ExitCode } from '../util/errors.ts';
-import { useRedis } from './redis.ts';
+import { lastStreamId, useRedis } from './redis.ts';
 import {
   type Executor,
   type ExecutorEvents,
@@ -203,7 +203,13 @@ export class QueueExecutor implements Executor {
     };
     this.onStop = () => removeWaiting([...outstanding]);
 
-    const queueEvents = new QueueEvents(name, { connection });
+    // QueueEvents reads from '$' once its loop has started, which may be after the first jobs
+    // have already started or ended; their events would be lost and the launch would wait for
+    // ever. Reading from the stream's last entry before anything is added misses nothing.
+    const queueEvents = new QueueEvents(name, {
+      connection,
+      lastEventId: await lastStreamId(this.options.redis, queue.keys.events),
+    });
     queueEvents.on('active', ({ jobId }) => {
       const id = jobIdOf(jobId);
       if (id === undefined || !outstanding.has(id)) return;

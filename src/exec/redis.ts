@@ -67,3 +67,14 @@ export async function checkRedis(url: string, timeoutMs = 10_000): Promise<void>
     c.disconnect();
   }
 }
+
+/** The id of the newest entry of a Redis stream, '0-0' when it is empty or absent. */
+export async function lastStreamId(url: string, key: string): Promise<string> {
+  const c = new Redis(useRedis(url));
+  try {
+    const last = await c.xrevrange(key, '+', '-', 'COUNT', 1);
+    return last[0]?.[0] ?? '0-0';
+  } finally {
+    c.disconnect();
+  }
+}
