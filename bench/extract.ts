@@ -5,7 +5,10 @@
  * alternating, so that their peak memory is their own and both see the same machine load.
  * Prints the median wall time of each, the ratio, peak memory, and the catalogs' agreement.
  *
- *   node --import tsx bench/extract.ts [--runs 3] [--size 4088]
+ *   node --import tsx bench/extract.ts [--runs 3] [--size 4088] [--keep DIR]
+ *
+ * With --keep, the image, configuration and catalogs stay in DIR (and an image already there is
+ * used again), for profiling the same input.
  *
  * Ours runs as `node bin/rapid.js extract` (the built dist/, as users run it) when dist/ is
  * built, else in-process under tsx (then its time includes no Node start-up). With dist/, it
@@ -14,7 +17,7 @@
  * (RAPID_WORKERS overrides); on a busy machine both tools' times move with the load.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,21 +106,26 @@ if (args[0] === '--child') {
     );
     process.exit(0);
   }
-  const dir = mkdtempSync(join(tmpdir(), 'rapid-bench-extract-'));
+  const k = args.indexOf('--keep');
+  const keep = k >= 0 ? args[k + 1] : undefined;
+  if (keep) mkdirSync(keep, { recursive: true });
+  const dir = keep ?? mkdtempSync(join(tmpdir(), 'rapid-bench-extract-'));
   try {
-    const { simulateSurvey } = await import('../src/sim/simulate.ts');
-    const { readFits, readImage, writeFits } = await import('../src/fits/index.ts');
-    const s = await simulateSurvey(join(dir, 'sim'), {
-      epochs: 1,
-      size,
-      filters: ['F158'],
-      psfVariation: 0,
-      seed: 5,
-    });
-    const fits = await readFits(join(dir, 'sim', s.images[0].file));
-    const px = readImage(fits.hdu(1));
     const image = join(dir, 'sca.fits');
-    await writeFits(image, [{ data: px.data, shape: px.shape, header: fits.hdus[0].header }]);
+    if (!existsSync(image)) {
+      const { simulateSurvey } = await import('../src/sim/simulate.ts');
+      const { readFits, readImage, writeFits } = await import('../src/fits/index.ts');
+      const s = await simulateSurvey(join(dir, 'sim'), {
+        epochs: 1,
+        size,
+        filters: ['F158'],
+        psfVariation: 0,
+        seed: 5,
+      });
+      const fits = await readFits(join(dir, 'sim', s.images[0].file));
+      const px = readImage(fits.hdu(1));
+      await writeFits(image, [{ data: px.data, shape: px.shape, header: fits.hdus[0].header }]);
+    }
     writeFileSync(join(dir, 'bench.param'), `${PARAMS.join('\n')}\n`);
     const dist = existsSync(join(ROOT, 'dist/cli/main.js'));
     const se: Run[] = [];
@@ -212,6 +220,6 @@ if (args[0] === '--child') {
       );
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   }
 }
