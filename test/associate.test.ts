@@ -4,7 +4,13 @@ import { describe, test } from 'node:test';
 import { associate, type Detection, seamTiles } from '../src/associate/associate.ts';
 import { setHeaderCards } from '../src/fits/edit.ts';
 import { encodeFits, parseFits, verifyBytes } from '../src/fits/index.ts';
-import { ForcedFlag, forcedErrorScale, forcedPhotometry } from '../src/image/forced.ts';
+import {
+  ForcedFlag,
+  forcedErrorScale,
+  forcedPhotometry,
+  templatePeaks,
+  templateResidual,
+} from '../src/image/forced.ts';
 import { psfFromImage } from '../src/image/psf/index.ts';
 import { Random } from '../src/sim/random.ts';
 import { tileOf } from '../src/sky/tiles.ts';
@@ -275,10 +281,50 @@ describe('forced photometry', () => {
     assert.ok(Number.isFinite(edge.flux));
     const empty = { ...img, data: new Float32Array(img.data.length).fill(Number.NaN) };
     assert.equal(forcedPhotometry(empty, psf, 30, 30).flags & ForcedFlag.NO_DATA, ForcedFlag.NO_DATA);
-    assert.throws(
-      () => forcedPhotometry({ width: 4, height: 4, data: new Float32Array(16) }, psf, 1, 1),
-      RangeError,
+    // Without a variance plane the flux is measured and its error is unknown.
+    const bare = forcedPhotometry({ width: 64, height: 64, data: img.data }, psf, 10, 10);
+    assert.equal(bare.flux, forcedPhotometry(img, psf, 10, 10).flux);
+    assert.ok(Number.isNaN(bare.fluxErr) && Number.isNaN(bare.chi2));
+  });
+
+  test('template residual: the static scene left in a difference, as a fraction of the template flux', () => {
+    const w = 400;
+    const r = new Random(5);
+    const template = new Float32Array(w * w);
+    const stars: { x: number; y: number; flux: number }[] = [];
+    for (let k = 0; k < 200; k++) {
+      const x = 20 + r.uniform() * (w - 40);
+      const y = 20 + r.uniform() * (w - 40);
+      stars.push({ x, y, flux: 1e3 * 100 ** r.uniform() });
+    }
+    const add = (img: Float32Array, x0: number, y0: number, flux: number) => {
+      const stamp = psf.stamp(x0, y0);
+      for (let j = 0; j < size; j++)
+        for (let i = 0; i < size; i++)
+          img[(Math.round(y0) + j - 7) * w + Math.round(x0) + i - 7] += flux * stamp[j * size + i];
+    };
+    for (const s of stars) add(template, s.x, s.y, s.flux);
+    for (let k = 0; k < w * w; k++) template[k] += 100 + 2 * r.normal();
+    const variance = new Float32Array(w * w).fill(25);
+    const difference = (eta: number) => {
+      const data = Float32Array.from({ length: w * w }, () => 5 * r.normal());
+      // Each static source leaves a residual of its own size and sign, σ = η of its flux.
+      for (const s of stars) add(data, s.x, s.y, eta * s.flux * r.normal());
+      return { width: w, height: w, data, variance };
+    };
+    const tmpl = { width: w, height: w, data: template };
+    const peaks = templatePeaks(tmpl, 7, 100, 400);
+    assert.ok(peaks.length >= 150 && peaks.length <= 200, `${peaks.length} peaks`);
+    const found = templateResidual(difference(0.04), tmpl, psf, 1, 100);
+    console.log(
+      `# template residual: η 0.04 measured ${found.fraction.toFixed(4)} on ${found.samples} sources`,
     );
+    assert.ok(found.samples >= 150);
+    assert.ok(Math.abs(found.fraction / 0.04 - 1) < 0.25, `η ${found.fraction}`);
+    assert.ok(templateResidual(difference(0), tmpl, psf, 1, 100).fraction < 0.005, 'noise only');
+    // Too few static sources to say: 0.
+    const blank = { width: w, height: w, data: new Float32Array(w * w).fill(100) };
+    assert.deepEqual(templateResidual(difference(0.04), blank, psf, 1, 100), { fraction: 0, samples: 0 });
   });
 });
 

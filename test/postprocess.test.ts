@@ -213,16 +213,17 @@ describe('rapid postprocess', () => {
         `with an exact truth: ${line('hostless', hostless)}; ${line('on a galaxy', hosted)}`,
     );
     assert.ok(all.n >= 30, `only ${all.n} light-curve points`);
-    // Issue 9 asks for a pull σ of 1.0 ± 0.15; galaxies' subtraction residuals and a few bright
-    // outliers keep us from it (closing note). What is asserted: the errors are right where the
-    // truth is exact and no galaxy is under the source, and forced photometry tracks the truth on
-    // galaxies (a wrong PSF, position or scale gives robust σ of 5 and more).
+    // Issue 9 asks for a pull σ of 1.0 ± 0.15; a few bright transients measured 10–27% off their
+    // truth at every epoch keep us from it (closing note). What is asserted: the errors are right
+    // where the truth is exact and no galaxy is under the source, and on galaxies, with the
+    // template-residual term in the errors (robust σ 1.99 without it), forced photometry tracks
+    // the truth (a wrong PSF, position or scale gives robust σ of 5 and more).
     assert.ok(
       hostless.length >= 5 && hosted.length >= 30,
       `${hostless.length} + ${hosted.length} exact points`,
     );
     assert.ok(robust(hostless) < 1.5, line('hostless', hostless));
-    assert.ok(robust(hosted) < 3, line('on a galaxy', hosted));
+    assert.ok(robust(hosted) < 1.8, line('on a galaxy', hosted));
   });
 });
 

@@ -34,8 +34,9 @@ export interface ForcedFlux {
 }
 
 /**
- * Forced photometry at (x, y) (0-based pixels). The image must have a variance plane.
- * `background` is subtracted first (0 for a difference image).
+ * Forced photometry at (x, y) (0-based pixels). Without a variance plane the flux is measured
+ * all the same and its error and χ² are NaN. `background` is subtracted first (0 for a
+ * difference image).
  */
 export function forcedPhotometry(
   image: Image,
@@ -45,7 +46,6 @@ export function forcedPhotometry(
   background = 0,
 ): ForcedFlux {
   const { width, height, data, variance, mask } = image;
-  if (!variance) throw new RangeError('forced photometry needs the image variance');
   const none = (flags: number): ForcedFlux => ({
     flux: Number.NaN,
     fluxErr: Number.NaN,
@@ -74,7 +74,7 @@ export function forcedPhotometry(
         continue;
       }
       const k = iy * width + ix;
-      const v = variance[k];
+      const v = variance ? variance[k] : 1;
       const d = data[k];
       if (!(v > 0) || !Number.isFinite(d) || (mask && mask[k] !== 0)) {
         if (p !== 0) flags |= ForcedFlag.PARTIAL;
@@ -88,6 +88,7 @@ export function forcedPhotometry(
   }
   if (!(sPP > 0)) return none(flags | ForcedFlag.NO_DATA);
   const flux = sPd / sPP;
+  if (!variance) return { flux, fluxErr: Number.NaN, chi2: Number.NaN, npix, flags };
   let chi2 = 0;
   for (let j = 0; j < side; j++) {
     const iy = cy + j - half;
@@ -149,4 +150,129 @@ export function forcedErrorScale(image: Image, psf: PsfModel, n = 600): ErrorSca
   if (pulls.length < 50) return { scale: 1, samples: pulls.length };
   const centre = median(pulls);
   return { scale: 1.4826 * median(pulls.map((p) => Math.abs(p - centre))), samples: pulls.length };
+}
+
+export interface TemplateResidual {
+  /**
+   * Forced-flux error per unit of the template's PSF flux under the position: what the static
+   * scene leaves in the difference (0 when the errors already account for the scatter).
+   */
+  fraction: number;
+  /** Static sources it was measured on (0: too few to say, fraction 0). */
+  samples: number;
+}
+
+/**
+ * How much of the static scene a difference image leaves behind, as an error term in
+ * proportion to the template's flux. Where the reference is undersampled and resampled onto
+ * the science grid, a static source subtracts to a few per cent of its flux, depending on its
+ * sub-pixel phase (a systematic error, not noise): a transient on a galaxy inherits it, and its
+ * light curve scatters by more than its errors. Measured, not modelled: forced photometry on
+ * the difference at up to `n` peaks of the template (static sources, spread over their range of
+ * brightness); the fraction η is the one for which flux / √(error² + (η · template flux)²) has
+ * a robust σ of 1 over them. `errorScale` is the image's noise correction (forcedErrorScale);
+ * `templateBackground` the template's sky level. Fewer than 15 peaks: 0.
+ */
+export function templateResidual(
+  difference: Image,
+  template: Image,
+  psf: PsfModel,
+  errorScale: number,
+  templateBackground: number,
+  n = 400,
+): TemplateResidual {
+  const peaks = templatePeaks(template, (psf.size - 1) / 2, templateBackground, n);
+  const fd: number[] = [];
+  const err: number[] = [];
+  const ft: number[] = [];
+  for (const { x, y } of peaks) {
+    const d = forcedPhotometry(difference, psf, x, y);
+    const t = forcedPhotometry(template, psf, x, y, templateBackground);
+    if (d.flags !== 0 || !(d.fluxErr > 0) || !(t.flux > 0)) continue;
+    fd.push(d.flux);
+    err.push(d.fluxErr * errorScale);
+    ft.push(t.flux);
+  }
+  if (fd.length < 15) return { fraction: 0, samples: fd.length };
+  const spread = (eta: number) =>
+    robustSpread(fd.map((f, i) => f / Math.sqrt(err[i] ** 2 + (eta * ft[i]) ** 2)));
+  if (spread(0) <= 1) return { fraction: 0, samples: fd.length };
+  // The spread falls as η grows; bisect on a log scale between 10⁻⁵ and 1.
+  let lo = Math.log(1e-5);
+  let hi = 0;
+  if (spread(1) > 1) return { fraction: 1, samples: fd.length };
+  for (let k = 0; k < 40; k++) {
+    const mid = (lo + hi) / 2;
+    if (spread(Math.exp(mid)) > 1) lo = mid;
+    else hi = mid;
+  }
+  return { fraction: Math.exp(hi), samples: fd.length };
+}
+
+/** 1.4826 × the median absolute deviation from the median. */
+function robustSpread(v: number[]): number {
+  const centre = median(v);
+  return 1.4826 * median(v.map((p) => Math.abs(p - centre)));
+}
+
+/**
+ * Local maxima of the template at least 5 robust σ above `background`, `separation` pixels
+ * apart and that far from the edges, brightest first; when there are more than `n`, every k-th
+ * so that faint and bright static sources both count.
+ */
+export function templatePeaks(
+  template: Image,
+  separation: number,
+  background: number,
+  n: number,
+): { x: number; y: number; value: number }[] {
+  const { width, height, data } = template;
+  const step = Math.max(1, Math.floor(data.length / 100_003));
+  const sample: number[] = [];
+  for (let i = 0; i < data.length; i += step) if (Number.isFinite(data[i])) sample.push(data[i] - background);
+  if (sample.length < 2) return [];
+  const level = background + 5 * robustSpread(sample);
+  const m = Math.ceil(separation);
+  const found: { x: number; y: number; value: number }[] = [];
+  for (let y = m; y < height - m; y++) {
+    const row = y * width;
+    for (let x = m; x < width - m; x++) {
+      const v = data[row + x];
+      if (!(v > level)) continue;
+      if (
+        !(v >= data[row + x - 1]) ||
+        !(v > data[row + x + 1]) ||
+        !(v >= data[row - width + x - 1]) ||
+        !(v >= data[row - width + x]) ||
+        !(v >= data[row - width + x + 1]) ||
+        !(v > data[row + width + x - 1]) ||
+        !(v > data[row + width + x]) ||
+        !(v > data[row + width + x + 1])
+      )
+        continue;
+      found.push({ x, y, value: v });
+    }
+  }
+  found.sort((a, b) => b.value - a.value);
+  // Isolated peaks only: a brighter one within `separation` shares the stamp.
+  const kept: typeof found = [];
+  const cell = Math.max(1, m);
+  const grid = new Map<number, { x: number; y: number }[]>();
+  const key = (gx: number, gy: number) => gy * 65536 + gx;
+  for (const p of found) {
+    const gx = Math.floor(p.x / cell);
+    const gy = Math.floor(p.y / cell);
+    let near = false;
+    for (let dy = -1; dy <= 1 && !near; dy++)
+      for (let dx = -1; dx <= 1 && !near; dx++)
+        for (const q of grid.get(key(gx + dx, gy + dy)) ?? [])
+          if (Math.hypot(q.x - p.x, q.y - p.y) < separation) near = true;
+    const list = grid.get(key(gx, gy)) ?? [];
+    list.push(p);
+    grid.set(key(gx, gy), list);
+    if (!near) kept.push(p);
+  }
+  if (kept.length <= n) return kept;
+  const every = kept.length / n;
+  return Array.from({ length: n }, (_, i) => kept[Math.floor(i * every)]);
 }

@@ -3,7 +3,7 @@
  * one row per object inside the difference image. Written by the job, read by the aggregator.
  */
 import { encodeFits, Header, parseFits, readTable } from '../fits/index.ts';
-import type { ErrorScale } from '../image/forced.ts';
+import type { ErrorScale, TemplateResidual } from '../image/forced.ts';
 import { BadInputError } from '../util/errors.ts';
 
 export interface ForcedRow {
@@ -17,12 +17,20 @@ export interface ForcedRow {
   flags: number;
 }
 
-export function encodeForcedTable(rows: readonly ForcedRow[], errors?: ErrorScale): Uint8Array {
+export function encodeForcedTable(
+  rows: readonly ForcedRow[],
+  errors?: ErrorScale,
+  residual?: TemplateResidual,
+): Uint8Array {
   const f64 = (get: (r: ForcedRow) => number) => Float64Array.from(rows, get);
   const header = new Header();
   if (errors) {
     header.set('ERRSCALE', errors.scale, 'FLUXERR = variance-propagated error x ERRSCALE');
     header.set('ERRSAMP', errors.samples, 'positions ERRSCALE was measured at');
+  }
+  if (residual) {
+    header.set('ERRTMPL', residual.fraction, 'plus ERRTMPL x template PSF flux, in quadrature');
+    header.set('ERRTSAMP', residual.samples, 'template peaks ERRTMPL was measured at');
   }
   return encodeFits(
     [

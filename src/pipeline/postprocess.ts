@@ -5,18 +5,28 @@
  *
  * Products: `forced.fits` (a binary table: OBJECT_ID, X, Y, FLUX, FLUXERR, CHI2, NPIX, FLAGS;
  * one row per object inside the image; FLUXERR includes the error scale measured on the image,
- * ERRSCALE in the table's header) and `cutouts.json` ({ "<sourceId>": { science,
+ * ERRSCALE in the table's header, and what the static scene under the object leaves in the
+ * difference, ERRTMPL × the template's PSF flux there) and `cutouts.json` ({ "<sourceId>": { science,
  * template, difference } }, each a base64 gzipped FITS stamp with its WCS).
  */
 import { readFits } from '../fits/index.ts';
-import { ForcedFlag, forcedErrorScale, forcedPhotometry } from '../image/forced.ts';
+import { ForcedFlag, forcedErrorScale, forcedPhotometry, templateResidual } from '../image/forced.ts';
 import { psfFromFits } from '../image/psf/index.ts';
+import { median } from '../image/stats.ts';
 import { ExitCode } from '../util/errors.ts';
 import { Wcs } from '../wcs/index.ts';
 import { cutoutStamps } from './cutouts.ts';
 import { encodeForcedTable, type ForcedRow } from './forcedcat.ts';
 import { loadImage } from './load.ts';
 import { type JobContext, type JobOutcome, POSTPROCESS_PRODUCTS, type PostprocessManifest } from './types.ts';
+
+/** The template's sky: the median of a regular sample of its pixels. */
+function skyLevel(data: Float32Array): number {
+  const step = Math.max(1, Math.floor(data.length / 100_003));
+  const sample: number[] = [];
+  for (let i = 0; i < data.length; i += step) if (Number.isFinite(data[i])) sample.push(data[i]);
+  return sample.length ? median(sample) : 0;
+}
 
 export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext): Promise<JobOutcome> {
   const { d, diff, psf, wcs } = await ctx.step('read-inputs', async () => {
@@ -34,6 +44,14 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
   // Errors from per-pixel variances, corrected by the scatter measured on this image.
   const errors = await ctx.step('error-scale', () => forcedErrorScale(diff, psf));
   ctx.log.info('forced-photometry error scale', { ...errors });
+  // The reference on the science grid: what the static scene leaves behind, per unit of its flux.
+  const { template, templateLevel, residual } = await ctx.step('template-residual', async () => {
+    const template = await loadImage(await ctx.fetch(m.template));
+    const templateLevel = skyLevel(template.image.data);
+    const residual = templateResidual(diff, template.image, psf, errors.scale, templateLevel);
+    return { template, templateLevel, residual };
+  });
+  ctx.log.info('forced-photometry template residual', { ...residual });
   const rows = await ctx.step('forced-photometry', () => {
     const out: ForcedRow[] = [];
     for (const o of m.objects) {
@@ -41,12 +59,17 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
       const f = forcedPhotometry(diff, psf, p.x, p.y);
       // Objects the image does not cover are not rows: the planner only knows footprints roughly.
       if (f.flags & ForcedFlag.OUTSIDE) continue;
-      out.push({ objectId: o.objectId, x: p.x, y: p.y, ...f, fluxErr: f.fluxErr * errors.scale });
+      let fluxErr = f.fluxErr * errors.scale;
+      if (residual.fraction > 0) {
+        const under = forcedPhotometry(template.image, psf, p.x, p.y, templateLevel).flux;
+        if (under > 0) fluxErr = Math.hypot(fluxErr, residual.fraction * under);
+      }
+      out.push({ objectId: o.objectId, x: p.x, y: p.y, ...f, fluxErr });
     }
     return out;
   });
   await ctx.step('write-forced', () =>
-    ctx.writeProduct(POSTPROCESS_PRODUCTS.forced, encodeForcedTable(rows, errors)),
+    ctx.writeProduct(POSTPROCESS_PRODUCTS.forced, encodeForcedTable(rows, errors, residual)),
   );
   let stamps = 0;
   if (m.cutouts.length > 0) {
@@ -55,7 +78,6 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
         await ctx.fetch({ uri: m.science.uri, checksum: m.science.checksum }),
         m.science.hdu,
       );
-      const template = await loadImage(await ctx.fetch(m.template));
       const json = cutoutStamps(m.cutouts, { science, template, difference: d });
       await ctx.writeProduct(POSTPROCESS_PRODUCTS.cutouts, JSON.stringify(json));
       return Object.keys(json).length;
@@ -68,6 +90,8 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
       inputsHash: typeof m.config.inputsHash === 'string' ? m.config.inputsHash : null,
       forcedErrorScale: errors.scale,
       forcedErrorScaleSamples: errors.samples,
+      forcedTemplateResidual: residual.fraction,
+      forcedTemplateResidualSamples: residual.samples,
     },
   };
 }
