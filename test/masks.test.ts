@@ -92,3 +92,44 @@ test('cosmic-ray tracks of several pixels are masked on an undersampled image; s
   assert.ok(missed.length <= 0.05 * track.length, `${missed.length} of ${track.length} track pixels missed`);
   starsUntouched(mask, stars, MaskBit.COSMIC_RAY);
 });
+
+test('compact hits of three or four pixels are masked on an undersampled image; stars, even between pixels, are not', () => {
+  const rng = new Random(13, 'clumps');
+  const { subtracted, stars } = skyWithStars(rng, () => 2000 + 40000 * rng.uniform());
+  // Stars at pixel corners too: their four brightest pixels are nearly equal, as in a 2×2 hit.
+  const psf = phaseStamps(PROFILE);
+  for (let k = 0; k < 8; k++) {
+    const x = 40 + k * 24 + 0.5;
+    const y = 245.5;
+    stars.push([x, y]);
+    drawPoint(subtracted, N, N, psf, x, y, 5000 + 30000 * rng.uniform());
+  }
+  // L-shapes, diagonal steps and 2×2 squares; 1,000–5,000 DN a pixel, as the survey's hits.
+  const shapes = [
+    [0, 0, 1, 0, 0, 1],
+    [0, 0, 1, 1, 1, 2, 0, 1],
+    [0, 0, 1, 0, 0, 1, 1, 1],
+    [1, 0, 0, 1, 1, 1, -1, 2],
+  ];
+  const hit: number[] = [];
+  for (let k = 0; hit.length < 80; k++) {
+    const x0 = 20 + ((41 * k) % 200);
+    const y0 = 20 + ((59 * k) % 200);
+    if (stars.some(([sx, sy]) => Math.hypot(sx - x0, sy - y0) < 10)) continue;
+    if (hit.some((i) => Math.hypot((i % N) - x0, Math.floor(i / N) - y0) < 6)) continue;
+    const s = shapes[k % shapes.length];
+    const charge = 1000 + 4000 * rng.uniform();
+    for (let p = 0; p < s.length; p += 2) {
+      const i = (y0 + s[p + 1]) * N + x0 + s[p];
+      subtracted[i] += charge * (0.9 + 0.2 * rng.uniform());
+      hit.push(i);
+    }
+  }
+  const raw = subtracted.map((v) => v + 92);
+  const mask = buildMask(raw, N, N, {
+    cosmicRays: { subtracted, sigma: SIGMA, psf: new SimulatedPsf(PROFILE, 15) },
+  });
+  const missed = hit.filter((i) => !(mask[i] & MaskBit.COSMIC_RAY));
+  assert.ok(missed.length <= 0.05 * hit.length, `${missed.length} of ${hit.length} hit pixels missed`);
+  starsUntouched(mask, stars, MaskBit.COSMIC_RAY);
+});

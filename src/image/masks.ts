@@ -25,13 +25,20 @@ export interface MaskOptions {
 }
 
 /**
- * A pixel's 8 neighbours: their mean, and the mean of the 6 faintest (`side`). A cosmic-ray
- * track leaves its two brightest neighbours (its continuation) bright and the others at the
- * sky; a star none.
+ * A pixel's 8 neighbours: their mean, the mean of the 6 faintest (`side`) and of the 5 faintest
+ * (`rest`). A cosmic-ray track leaves its two brightest neighbours (its continuation) bright and
+ * the others at the sky, a compact hit of three or four pixels its three; a star none.
  */
-function neighbours(values: ArrayLike<number>, i: number, width: number): { mean: number; side: number } {
+interface Neighbours {
+  mean: number;
+  side: number;
+  rest: number;
+}
+
+function neighbours(values: ArrayLike<number>, i: number, width: number): Neighbours {
   let a = Number.NEGATIVE_INFINITY;
   let b = Number.NEGATIVE_INFINITY;
+  let c = Number.NEGATIVE_INFINITY;
   let sum = 0;
   for (let y = -1; y <= 1; y++) {
     for (let x = -1; x <= 1; x++) {
@@ -39,28 +46,31 @@ function neighbours(values: ArrayLike<number>, i: number, width: number): { mean
       const u = values[i + y * width + x];
       sum += u;
       if (u > a) {
+        c = b;
         b = a;
         a = u;
-      } else if (u > b) b = u;
+      } else if (u > b) {
+        c = b;
+        b = u;
+      } else if (u > c) c = u;
     }
   }
-  return { mean: sum / 8, side: (sum - a - b) / 6 };
+  return { mean: sum / 8, side: (sum - a - b) / 6, rest: (sum - a - b - c) / 5 };
 }
 
 /**
  * The sharpest a point source can be, over sub-pixel phases: its peak over the mean of its 8
- * neighbours, or (`side`) over the mean of the 6 faintest of them (a star between two pixels
- * has one bright neighbour).
+ * neighbours, or over the mean of the 6 (`side`) or 5 (`rest`) faintest of them (a star between
+ * two pixels has one bright neighbour, near a corner three).
  */
-export function psfSharpness(psf: PsfModel, side = false): number {
+export function psfSharpness(psf: PsfModel, of: keyof Neighbours = 'mean'): number {
   let best = 0;
   const n = psf.size;
   const k = ((n - 1) / 2) * (n + 1);
   for (let j = 0; j < 5; j++) {
     for (let i = 0; i < 5; i++) {
       const s = psf.stamp(1000 + (i - 2) / 5, 1000 + (j - 2) / 5);
-      const nb = neighbours(s, k, n);
-      best = Math.max(best, s[k] / (side ? nb.side : nb.mean));
+      best = Math.max(best, s[k] / neighbours(s, k, n)[of]);
     }
   }
   return best;
@@ -116,11 +126,13 @@ export function buildMask(
     // A cosmic ray must beat the sharpest star by half again, against all 8 neighbours. A
     // pixel of a track (most hits are tracks of a few pixels) has two bright neighbours, so it
     // beats that only by 4: with a sharper PSF (undersampled), tracks are judged against the 6
-    // neighbours beside them instead (floored at 3σ, so that noise in a faint star's wings
-    // cannot make it look sharp), and followed along for a few pixels.
+    // neighbours beside them instead, and compact hits of three or four pixels against the 5
+    // faintest (both floored at 3σ, so that noise in a faint star's wings cannot make it look
+    // sharp), and followed along for a few pixels.
     const limit = 1.5 * psfSharpness(psf);
     const tracks = limit >= 4;
-    const sideLimit = tracks ? 1.5 * psfSharpness(psf, true) : Number.POSITIVE_INFINITY;
+    const sideLimit = tracks ? 1.5 * psfSharpness(psf, 'side') : Number.POSITIVE_INFINITY;
+    const restLimit = tracks ? 1.5 * psfSharpness(psf, 'rest') : Number.POSITIVE_INFINITY;
     const sd = (i: number) => (typeof sigma === 'number' ? sigma : sigma[i]);
     let hits: number[] = [];
     for (let y = 1; y < height - 1; y++) {
@@ -139,7 +151,8 @@ export function buildMask(
         // Neighbours' mean floored at one σ, so that noise around a faint hit does not decide.
         if (
           v / Math.max(nb.mean, sd(i)) > limit ||
-          (tracks && v / Math.max(nb.side, 3 * sd(i)) > sideLimit)
+          (tracks &&
+            (v / Math.max(nb.side, 3 * sd(i)) > sideLimit || v / Math.max(nb.rest, 3 * sd(i)) > restLimit))
         ) {
           mask[i] |= MaskBit.COSMIC_RAY;
           hits.push(i);
