@@ -156,6 +156,9 @@ export interface ExtractResult {
   filtered?: Float32Array;
 }
 
+/** How far (px) the windowed centroid may be from the isophotal one to start the PSF fit. */
+const PSF_START_DRIFT = 1;
+
 /** SourceExtractor's default.conv: 3 × 3 "all-ground" kernel, FWHM 2 pixels, normalised. */
 export const DEFAULT_FILTER: FilterKernel = {
   width: 3,
@@ -647,7 +650,13 @@ function assemble(
     if (options.network && pixelScale && pixelScale > 0) {
       source.classStar = classStar(options.network, obj, config.seeingFwhm, pixelScale, globalAnalysis);
     }
-    if (options.psf) source.psf = fitPsf(phot, options.psf, win.x, win.y, options.psfFit);
+    if (options.psf) {
+      // The fit starts at the windowed centroid, unless that has walked more than a pixel from
+      // the isophotal one: next to a much brighter neighbour the window slides onto it, and the
+      // fit would measure the neighbour.
+      const drift = Math.hypot(win.x - obj.mx, win.y - obj.my) > PSF_START_DRIFT;
+      source.psf = fitPsf(phot, options.psf, drift ? obj.mx : win.x, drift ? obj.my : win.y, options.psfFit);
+    }
     if (options.wcs) {
       source.sky = options.wcs.pixelToSky(obj.mx, obj.my);
       source.skyWin = options.wcs.pixelToSky(win.x, win.y);
