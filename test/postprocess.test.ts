@@ -190,11 +190,22 @@ describe('rapid postprocess', () => {
     // Supernovae and flares start after the reference season (--transients-from), so their true
     // difference flux is exactly their flux; variable stars are in the reference, where the
     // co-add's clipping makes their reference flux uncertain, so they are left out.
+    // Transients closer than 0.4″ to another (the association's blend distance) are measured
+    // together by forced photometry at either position, so their truth is not exact either.
+    const everyTransient = [...truth.values()];
+    const blended = (t: (typeof everyTransient)[number]) =>
+      everyTransient.some(
+        (u) =>
+          u !== t &&
+          Math.hypot((u.ra - t.ra) * Math.cos((t.dec * Math.PI) / 180), u.dec - t.dec) * 3600 < 0.4,
+      );
     const exact = (hosted: boolean) =>
       new Map(
         [...q.objectOf].filter(([id]) => {
           const t = truth.get(id)!;
-          return t.model !== undefined && t.hosted === hosted && quietInReference(t, reference, 50);
+          return (
+            t.model !== undefined && t.hosted === hosted && quietInReference(t, reference, 50) && !blended(t)
+          );
         }),
       );
     const hostless = lightCurvePulls(truth, exact(false), forced, reference);
@@ -213,17 +224,18 @@ describe('rapid postprocess', () => {
         `with an exact truth: ${line('hostless', hostless)}; ${line('on a galaxy', hosted)}`,
     );
     assert.ok(all.n >= 30, `only ${all.n} light-curve points`);
-    // Issue 9 asks for a pull σ of 1.0 ± 0.15; a few bright transients measured 10–27% off their
-    // truth at every epoch keep us from it (closing note). What is asserted: the errors are right
-    // where the truth is exact and no galaxy is under the source, and on galaxies, with the
-    // template-residual term in the errors (robust σ 1.99 without it), forced photometry tracks
-    // the truth (a wrong PSF, position or scale gives robust σ of 5 and more).
+    // Issue 9 asks for a pull σ of 1.0 ± 0.15; on galaxies, without blends, it is 1.5 (closing
+    // note). What is asserted: the errors are right where the truth is exact and no galaxy is
+    // under the source; on galaxies, σ < 2 and robust σ < 1.5 (2.86 and 1.37 when the objects'
+    // positions were the barycentres of their detections and PSF fits started wherever the
+    // windowed centroid slid to; robust 1.99 without the template-residual term in the errors;
+    // a wrong PSF, position or scale gives robust σ of 5 and more).
     assert.ok(
       hostless.length >= 5 && hosted.length >= 30,
       `${hostless.length} + ${hosted.length} exact points`,
     );
     assert.ok(robust(hostless) < 1.5, line('hostless', hostless));
-    assert.ok(robust(hosted) < 1.8, line('on a galaxy', hosted));
+    assert.ok(robust(hosted) < 1.5 && stats(hosted).sd < 2, line('on a galaxy', hosted));
   });
 });
 

@@ -296,6 +296,10 @@ export const DIFF_PARAMS: ParamRequest[] = [
   'ELONGATION',
   'FLUX_RADIUS',
   'FLAGS',
+  'XPSF_IMAGE',
+  'YPSF_IMAGE',
+  'ALPHAPSF_J2000',
+  'DELTAPSF_J2000',
 ].map((name, line) => ({
   name,
   size: name === 'FLUX_APER' || name === 'FLUXERR_APER' ? 6 : undefined,
@@ -304,7 +308,9 @@ export const DIFF_PARAMS: ParamRequest[] = [
 
 /** The catalog's columns: SourceExtractor's (those the WCS allows) then ours. */
 export function diffCatalogColumns(hasWcs: boolean): CatalogColumn[] {
-  const params = DIFF_PARAMS.filter((p) => hasWcs || !['ALPHA_J2000', 'DELTA_J2000'].includes(p.name));
+  const params = DIFF_PARAMS.filter(
+    (p) => hasWcs || !['ALPHA_J2000', 'DELTA_J2000', 'ALPHAPSF_J2000', 'DELTAPSF_J2000'].includes(p.name),
+  );
   const se = selectColumns(params, { aper: 6, fluxfrac: 1 });
   return [...se, ...DIFF_COLUMNS.map((def) => ({ def, size: 1, available: 1 }))];
 }
