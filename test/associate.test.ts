@@ -8,6 +8,8 @@ import {
   ForcedFlag,
   forcedErrorScale,
   forcedPhotometry,
+  forcedPhotometryJoint,
+  groupByDistance,
   templatePeaks,
   templateResidual,
 } from '../src/image/forced.ts';
@@ -285,6 +287,69 @@ describe('forced photometry', () => {
     const bare = forcedPhotometry({ width: 64, height: 64, data: img.data }, psf, 10, 10);
     assert.equal(bare.flux, forcedPhotometry(img, psf, 10, 10).flux);
     assert.ok(Number.isNaN(bare.fluxErr) && Number.isNaN(bare.chi2));
+  });
+
+  test('neighbours fitted together: each flux is its own, with errors that match the scatter', () => {
+    const w = 64;
+    const bright = { x: 30.3, y: 31.7, flux: 20000 };
+    const faint = { x: 34.1, y: 32.2, flux: 1500 };
+    const joint: number[] = [];
+    const alone: number[] = [];
+    const brightPulls: number[] = [];
+    for (let s = 0; s < 200; s++) {
+      const r = new Random(s + 500);
+      const data = Float32Array.from({ length: w * w }, () => 5 * r.normal());
+      for (const src of [bright, faint]) {
+        const stamp = psf.stamp(src.x, src.y);
+        for (let j = 0; j < size; j++)
+          for (let i = 0; i < size; i++)
+            data[(Math.round(src.y) + j - 7) * w + Math.round(src.x) + i - 7] +=
+              src.flux * stamp[j * size + i];
+      }
+      const img = { width: w, height: w, data, variance: new Float32Array(w * w).fill(25) };
+      const [b, f] = forcedPhotometryJoint(img, psf, [bright, faint]);
+      joint.push((f.flux - faint.flux) / f.fluxErr);
+      brightPulls.push((b.flux - bright.flux) / b.fluxErr);
+      const single = forcedPhotometry(img, psf, faint.x, faint.y);
+      alone.push((single.flux - faint.flux) / single.fluxErr);
+    }
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const sd = (v: number[]) => Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / (v.length - 1));
+    console.log(
+      `# 3.8 px from a source 13× brighter: pulls alone mean ${mean(alone).toFixed(2)}; together mean ${mean(joint).toFixed(2)} σ ${sd(joint).toFixed(3)}`,
+    );
+    assert.ok(mean(alone) > 3, `alone: mean pull ${mean(alone)}`);
+    for (const [name, p] of [
+      ['faint', joint],
+      ['bright', brightPulls],
+    ] as const) {
+      assert.ok(Math.abs(mean(p)) < 0.2, `${name}: mean pull ${mean(p)}`);
+      assert.ok(Math.abs(sd(p) - 1) < 0.12, `${name}: pull σ ${sd(p)}`);
+    }
+    // Groups: friends of friends within the radius; one position is forcedPhotometry's.
+    assert.deepEqual(
+      groupByDistance(
+        [
+          { x: 0, y: 0 },
+          { x: 50, y: 50 },
+          { x: 5, y: 0 },
+          { x: 10, y: 3 },
+        ],
+        7,
+      ).map((g) => g.sort()),
+      [[0, 2, 3], [1]],
+    );
+    const img = image(800, 20, 20, 5, 3);
+    assert.deepEqual(forcedPhotometryJoint(img, psf, [{ x: 20, y: 20 }]), [
+      forcedPhotometry(img, psf, 20, 20),
+    ]);
+    assert.equal(
+      forcedPhotometryJoint(img, psf, [
+        { x: 20, y: 20 },
+        { x: -5, y: 3 },
+      ])[1].flags,
+      ForcedFlag.OUTSIDE,
+    );
   });
 
   test('template residual: the static scene left in a difference, as a fraction of the template flux', () => {

@@ -224,18 +224,19 @@ describe('rapid postprocess', () => {
         `with an exact truth: ${line('hostless', hostless)}; ${line('on a galaxy', hosted)}`,
     );
     assert.ok(all.n >= 30, `only ${all.n} light-curve points`);
-    // Issue 9 asks for a pull σ of 1.0 ± 0.15; on galaxies, without blends, it is 1.5 (closing
+    // Issue 9 asks for a pull σ of 1.0 ± 0.15; on galaxies, without blends, it is 1.46 (closing
     // note). What is asserted: the errors are right where the truth is exact and no galaxy is
-    // under the source; on galaxies, σ < 2 and robust σ < 1.5 (2.86 and 1.37 when the objects'
+    // under the source; on galaxies, σ < 2 and robust σ < 1.2 (2.86 and 1.37 when the objects'
     // positions were the barycentres of their detections and PSF fits started wherever the
-    // windowed centroid slid to; robust 1.99 without the template-residual term in the errors;
-    // a wrong PSF, position or scale gives robust σ of 5 and more).
+    // windowed centroid slid to; robust 1.24 when neighbours were measured one at a time, 1.99
+    // without the template-residual term in the errors; a wrong PSF, position or scale gives
+    // robust σ of 5 and more).
     assert.ok(
       hostless.length >= 5 && hosted.length >= 30,
       `${hostless.length} + ${hosted.length} exact points`,
     );
     assert.ok(robust(hostless) < 1.5, line('hostless', hostless));
-    assert.ok(robust(hosted) < 1.5 && stats(hosted).sd < 2, line('on a galaxy', hosted));
+    assert.ok(robust(hosted) < 1.2 && stats(hosted).sd < 2, line('on a galaxy', hosted));
   });
 });
 

@@ -4,13 +4,22 @@
  * and cutouts of science, reference and difference around its vetted detections (alerts).
  *
  * Products: `forced.fits` (a binary table: OBJECT_ID, X, Y, FLUX, FLUXERR, CHI2, NPIX, FLAGS;
- * one row per object inside the image; FLUXERR includes the error scale measured on the image,
+ * one row per object inside the image, objects within half a PSF stamp of each other fitted
+ * together; FLUXERR includes the error scale measured on the image,
  * ERRSCALE in the table's header, and what the static scene under the object leaves in the
  * difference, ERRTMPL × the template's PSF flux there) and `cutouts.json` ({ "<sourceId>": { science,
  * template, difference } }, each a base64 gzipped FITS stamp with its WCS).
  */
 import { readFits } from '../fits/index.ts';
-import { ForcedFlag, forcedErrorScale, forcedPhotometry, templateResidual } from '../image/forced.ts';
+import {
+  ForcedFlag,
+  type ForcedFlux,
+  forcedErrorScale,
+  forcedPhotometry,
+  forcedPhotometryJoint,
+  groupByDistance,
+  templateResidual,
+} from '../image/forced.ts';
 import { psfFromFits } from '../image/psf/index.ts';
 import { median } from '../image/stats.ts';
 import { ExitCode } from '../util/errors.ts';
@@ -53,19 +62,32 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
   });
   ctx.log.info('forced-photometry template residual', { ...residual });
   const rows = await ctx.step('forced-photometry', () => {
+    const points = m.objects.map((o) => wcs.skyToPixel(o.ra, o.dec));
+    // Objects whose PSF stamps overlap are fitted together, so that each flux is its own.
+    const fluxes = new Array<ForcedFlux>(points.length);
+    for (const group of groupByDistance(points, (psf.size - 1) / 2)) {
+      const fits = forcedPhotometryJoint(
+        diff,
+        psf,
+        group.map((i) => points[i]),
+      );
+      group.forEach((i, k) => {
+        fluxes[i] = fits[k];
+      });
+    }
     const out: ForcedRow[] = [];
-    for (const o of m.objects) {
-      const p = wcs.skyToPixel(o.ra, o.dec);
-      const f = forcedPhotometry(diff, psf, p.x, p.y);
+    m.objects.forEach((o, i) => {
+      const p = points[i];
+      const f = fluxes[i];
       // Objects the image does not cover are not rows: the planner only knows footprints roughly.
-      if (f.flags & ForcedFlag.OUTSIDE) continue;
+      if (f.flags & ForcedFlag.OUTSIDE) return;
       let fluxErr = f.fluxErr * errors.scale;
       if (residual.fraction > 0) {
         const under = forcedPhotometry(template.image, psf, p.x, p.y, templateLevel).flux;
         if (under > 0) fluxErr = Math.hypot(fluxErr, residual.fraction * under);
       }
       out.push({ objectId: o.objectId, x: p.x, y: p.y, ...f, fluxErr });
-    }
+    });
     return out;
   });
   await ctx.step('write-forced', () =>
