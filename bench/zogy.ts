@@ -57,7 +57,7 @@ async function child(mode: string, dir: string, n: number): Promise<void> {
   const { zogy } = await import('../src/image/zogy/zogy.ts');
   const { zogyTiled } = await import('../src/image/zogy/tiles.ts');
   const { psfFromImage } = await import('../src/image/psf/index.ts');
-  const { robustSigma } = await import('../src/image/match.ts');
+  const { robustSigma } = await import('../src/image/stats.ts');
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
   // Images in shared memory, as the pipeline makes them (worker threads read them in place).
   const f32 = (name: string) => {

@@ -9,7 +9,7 @@ import { Header } from '../src/fits/header.ts';
 import { readFits, readTable, writeFits } from '../src/fits/index.ts';
 import { estimateBackground } from '../src/image/background.ts';
 import { convolveDirect, gaussianKernel } from '../src/image/convolve.ts';
-import { robustSigma } from '../src/image/match.ts';
+import { robustSigma } from '../src/image/stats.ts';
 import { loadImage } from '../src/pipeline/load.ts';
 import { type SubtractResult, subtract } from '../src/pipeline/subtract.ts';
 import { phaseStamps } from '../src/sim/psf.ts';

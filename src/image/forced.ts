@@ -11,7 +11,7 @@
  */
 import type { Image } from './image.ts';
 import type { PsfModel } from './psf/model.ts';
-import { median } from './stats.ts';
+import { regularSample, robustSigma } from './stats.ts';
 
 /** Why a forced measurement is partial or missing (bits). */
 export const ForcedFlag = {
@@ -148,8 +148,7 @@ export function forcedErrorScale(image: Image, psf: PsfModel, n = 600): ErrorSca
     if (f.flags === 0 && f.fluxErr > 0) pulls.push(f.flux / f.fluxErr);
   }
   if (pulls.length < 50) return { scale: 1, samples: pulls.length };
-  const centre = median(pulls);
-  return { scale: 1.4826 * median(pulls.map((p) => Math.abs(p - centre))), samples: pulls.length };
+  return { scale: robustSigma(pulls), samples: pulls.length };
 }
 
 export interface TemplateResidual {
@@ -195,7 +194,7 @@ export function templateResidual(
   }
   if (fd.length < 15) return { fraction: 0, samples: fd.length };
   const spread = (eta: number) =>
-    robustSpread(fd.map((f, i) => f / Math.sqrt(err[i] ** 2 + (eta * ft[i]) ** 2)));
+    robustSigma(fd.map((f, i) => f / Math.sqrt(err[i] ** 2 + (eta * ft[i]) ** 2)));
   if (spread(0) <= 1) return { fraction: 0, samples: fd.length };
   // The spread falls as η grows; bisect on a log scale between 10⁻⁵ and 1.
   let lo = Math.log(1e-5);
@@ -207,12 +206,6 @@ export function templateResidual(
     else hi = mid;
   }
   return { fraction: Math.exp(hi), samples: fd.length };
-}
-
-/** 1.4826 × the median absolute deviation from the median. */
-function robustSpread(v: number[]): number {
-  const centre = median(v);
-  return 1.4826 * median(v.map((p) => Math.abs(p - centre)));
 }
 
 /**
@@ -227,11 +220,9 @@ export function templatePeaks(
   n: number,
 ): { x: number; y: number; value: number }[] {
   const { width, height, data } = template;
-  const step = Math.max(1, Math.floor(data.length / 100_003));
-  const sample: number[] = [];
-  for (let i = 0; i < data.length; i += step) if (Number.isFinite(data[i])) sample.push(data[i] - background);
+  const sample = regularSample(data);
   if (sample.length < 2) return [];
-  const level = background + 5 * robustSpread(sample);
+  const level = background + 5 * robustSigma(sample);
   const m = Math.ceil(separation);
   const found: { x: number; y: number; value: number }[] = [];
   for (let y = m; y < height - m; y++) {
@@ -475,4 +466,45 @@ export function groupByDistance(points: readonly { x: number; y: number }[], rad
     groups.set(r, [...(groups.get(r) ?? []), i]);
   });
   return [...groups.values()];
+}
+
+export interface LightCurveErrors {
+  /** The image's noise correction (forcedErrorScale). */
+  errorScale: number;
+  /** What static sources leave, per unit of template flux (templateResidual), with the template and its sky. */
+  residual?: { fraction: number; template: Image; background: number };
+}
+
+/**
+ * Forced photometry of a difference image at many positions, as light curves take it:
+ * positions within half a PSF stamp of each other fitted together (forcedPhotometryJoint), and
+ * errors times the image's noise correction plus, in quadrature, the template-residual term
+ * for the template's PSF flux under each position.
+ */
+export function forcedPhotometryMany(
+  difference: Image,
+  psf: PsfModel,
+  points: readonly { x: number; y: number }[],
+  errors: LightCurveErrors,
+): ForcedFlux[] {
+  const out = new Array<ForcedFlux>(points.length);
+  for (const group of groupByDistance(points, (psf.size - 1) / 2)) {
+    const fits = forcedPhotometryJoint(
+      difference,
+      psf,
+      group.map((i) => points[i]),
+    );
+    group.forEach((i, k) => {
+      out[i] = fits[k];
+    });
+  }
+  const r = errors.residual;
+  return out.map((f, i) => {
+    let fluxErr = f.fluxErr * errors.errorScale;
+    if (r && r.fraction > 0 && !(f.flags & ForcedFlag.OUTSIDE)) {
+      const under = forcedPhotometry(r.template, psf, points[i].x, points[i].y, r.background).flux;
+      if (under > 0) fluxErr = Math.hypot(fluxErr, r.fraction * under);
+    }
+    return { ...f, fluxErr };
+  });
 }

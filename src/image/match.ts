@@ -10,6 +10,7 @@
  */
 import { BadInputError } from '../util/errors.ts';
 import { convolveDirect } from './convolve.ts';
+import { robustSigma } from './stats.ts';
 
 export interface MatchStar {
   x: number;
@@ -50,13 +51,6 @@ function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   const n = s.length;
   return n % 2 ? s[n >> 1] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
-/** 1.4826 × median absolute deviation: σ of a normal distribution, robustly. */
-export function robustSigma(v: number[]): number {
-  if (v.length < 2) return 0;
-  const m = median(v);
-  return 1.4826 * median(v.map((x) => Math.abs(x - m)));
 }
 
 /** Nearest-neighbour matches within `radius` (each reference star used at most once). */

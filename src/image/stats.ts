@@ -49,6 +49,21 @@ export function median(values: ArrayLike<number>): number {
   return medianInPlace(scratch, n);
 }
 
+/** 1.4826 × median absolute deviation of finite values: σ of a normal distribution, robustly (0 for fewer than 2). */
+export function robustSigma(v: ArrayLike<number>): number {
+  if (v.length < 2) return 0;
+  const m = median(v);
+  return 1.4826 * median(Array.from(v, (x) => Math.abs(x - m)));
+}
+
+/** About `target` finite values taken at a regular step through `data` (all of them when fewer). */
+export function regularSample(data: ArrayLike<number>, target = 100_003): number[] {
+  const step = Math.max(1, Math.floor(data.length / target));
+  const out: number[] = [];
+  for (let i = 0; i < data.length; i += step) if (Number.isFinite(data[i])) out.push(data[i]);
+  return out;
+}
+
 /**
  * Sigma-clipped mean and standard deviation of finite values: iterate `iterations` times
  * around the median, rejecting points beyond `nsigma` standard deviations.

@@ -11,31 +11,15 @@
  * template, difference } }, each a base64 gzipped FITS stamp with its WCS).
  */
 import { readFits } from '../fits/index.ts';
-import {
-  ForcedFlag,
-  type ForcedFlux,
-  forcedErrorScale,
-  forcedPhotometry,
-  forcedPhotometryJoint,
-  groupByDistance,
-  templateResidual,
-} from '../image/forced.ts';
+import { ForcedFlag, forcedErrorScale, forcedPhotometryMany, templateResidual } from '../image/forced.ts';
 import { psfFromFits } from '../image/psf/index.ts';
-import { median } from '../image/stats.ts';
+import { median, regularSample } from '../image/stats.ts';
 import { ExitCode } from '../util/errors.ts';
 import { Wcs } from '../wcs/index.ts';
 import { cutoutStamps } from './cutouts.ts';
 import { encodeForcedTable, type ForcedRow } from './forcedcat.ts';
 import { loadImage } from './load.ts';
 import { type JobContext, type JobOutcome, POSTPROCESS_PRODUCTS, type PostprocessManifest } from './types.ts';
-
-/** The template's sky: the median of a regular sample of its pixels. */
-function skyLevel(data: Float32Array): number {
-  const step = Math.max(1, Math.floor(data.length / 100_003));
-  const sample: number[] = [];
-  for (let i = 0; i < data.length; i += step) if (Number.isFinite(data[i])) sample.push(data[i]);
-  return sample.length ? median(sample) : 0;
-}
 
 export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext): Promise<JobOutcome> {
   const { d, diff, psf, wcs } = await ctx.step('read-inputs', async () => {
@@ -56,37 +40,23 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
   // The reference on the science grid: what the static scene leaves behind, per unit of its flux.
   const { template, templateLevel, residual } = await ctx.step('template-residual', async () => {
     const template = await loadImage(await ctx.fetch(m.template));
-    const templateLevel = skyLevel(template.image.data);
+    // The template's sky: the median of a regular sample of its pixels.
+    const templateLevel = median(regularSample(template.image.data)) || 0;
     const residual = templateResidual(diff, template.image, psf, errors.scale, templateLevel);
     return { template, templateLevel, residual };
   });
   ctx.log.info('forced-photometry template residual', { ...residual });
   const rows = await ctx.step('forced-photometry', () => {
     const points = m.objects.map((o) => wcs.skyToPixel(o.ra, o.dec));
-    // Objects whose PSF stamps overlap are fitted together, so that each flux is its own.
-    const fluxes = new Array<ForcedFlux>(points.length);
-    for (const group of groupByDistance(points, (psf.size - 1) / 2)) {
-      const fits = forcedPhotometryJoint(
-        diff,
-        psf,
-        group.map((i) => points[i]),
-      );
-      group.forEach((i, k) => {
-        fluxes[i] = fits[k];
-      });
-    }
+    const fluxes = forcedPhotometryMany(diff, psf, points, {
+      errorScale: errors.scale,
+      residual: { fraction: residual.fraction, template: template.image, background: templateLevel },
+    });
     const out: ForcedRow[] = [];
     m.objects.forEach((o, i) => {
-      const p = points[i];
-      const f = fluxes[i];
       // Objects the image does not cover are not rows: the planner only knows footprints roughly.
-      if (f.flags & ForcedFlag.OUTSIDE) return;
-      let fluxErr = f.fluxErr * errors.scale;
-      if (residual.fraction > 0) {
-        const under = forcedPhotometry(template.image, psf, p.x, p.y, templateLevel).flux;
-        if (under > 0) fluxErr = Math.hypot(fluxErr, residual.fraction * under);
-      }
-      out.push({ objectId: o.objectId, x: p.x, y: p.y, ...f, fluxErr });
+      if (fluxes[i].flags & ForcedFlag.OUTSIDE) return;
+      out.push({ objectId: o.objectId, x: points[i].x, y: points[i].y, ...fluxes[i] });
     });
     return out;
   });
