@@ -43,6 +43,11 @@ describe('images', () => {
       await writeFits(path, [{ data: s.data, shape: [W, H] }]);
       assert.deepEqual(new Uint8Array(readFileSync(path)), new Uint8Array(bytes), 'file = encodeFits bytes');
       assertSameValues(readImage((await readFits(path)).hdu(0)).data, s.data, `${s.name} from file`);
+      // In shared memory when asked (worker threads then read it without a copy), same values.
+      const shared = readImage((await readFits(path)).hdu(0), { shared: true });
+      assertSameValues(shared.data, s.data, `${s.name} from file, shared`);
+      if (s.bzero === undefined || s.bitpix < 0)
+        assert.ok(shared.data.buffer instanceof SharedArrayBuffer, `${s.name}: pixels in shared memory`);
       if (requireTool(t, 'fitsverify')) assertFitsverifyClean(path);
     });
   }

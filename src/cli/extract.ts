@@ -56,7 +56,7 @@ import {
 import { StampPsf } from '../image/extract/psfstamp.ts';
 import type { Image } from '../image/image.ts';
 import type { PsfModel } from '../image/psf/model.ts';
-import { sharedFloat32 } from '../image/workers.ts';
+import { defaultPool, isShared, sharedFloat32 } from '../image/workers.ts';
 import { BadInputError, MissingInputError, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
 
@@ -120,7 +120,8 @@ interface LoadedImage {
 async function loadImage(path: string, hdu: number | undefined): Promise<LoadedImage> {
   const fits = await readFits(path);
   const h = hdu === undefined ? fits.firstImage() : fits.hdu(hdu);
-  const img = readImage(h);
+  // In shared memory: the background's threads read it without a copy.
+  const img = readImage(h, { shared: true });
   if (img.shape.length < 2 || img.width < 1 || img.height < 1) {
     throw new BadInputError(`${path}: HDU ${h.index} holds no two-dimensional image`);
   }
@@ -243,12 +244,13 @@ async function plane(img: LoadedImage, config: ExtractConfig, needRms: boolean):
     );
   }
   // Background-subtracted pixels in shared memory (for the measurement threads), the background
-  // interpolated a row at a time by the pool's threads and never stored whole.
+  // interpolated a row at a time by the pool's threads and never stored whole. The pixels are
+  // ours (loadImage): when already shared, they are replaced in place.
   const raw = img.image.data;
-  const data = sharedFloat32(raw.length);
+  const data = isShared(raw) ? raw : sharedFloat32(raw.length);
   if (manual) for (let i = 0; i < data.length; i++) data[i] = raw[i] - config.backValue;
   else {
-    data.set(raw);
+    if (data !== raw) data.set(raw);
     await interpolateMeshThreaded(mesh, mesh.level, width, height, data, { subtract: true });
   }
   img.image = { ...img.image, data };
@@ -309,7 +311,9 @@ export async function runExtract(
   );
   const needs = new Set(columns.map((c) => c.def.requires).filter((r) => r !== undefined));
 
-  // Extraction threads start now, while the images are read and their backgrounds measured.
+  // Threads start now, while the images are read: the background's (shared, kept for the
+  // process) and extraction's.
+  defaultPool();
   const pool = startExtractionPool();
   try {
     return await extractWith(imagePath, o, config, columns, filter, needs, warnings, configDir, pool);

@@ -62,20 +62,30 @@ const TWO63 = 2n ** 63n;
 /**
  * The stored pixels as a new array of the stored type: the bytes are read (from memory or
  * straight from the file) into the array's own buffer and swapped there, with no other copy.
+ * With `shared`, that buffer is a SharedArrayBuffer (worker threads can then use the pixels
+ * without a copy).
  */
-function decodeStored(source: ByteSource, offset: number, n: number, bitpix: Bitpix): StoredImage {
+function decodeStored(
+  source: ByteSource,
+  offset: number,
+  n: number,
+  bitpix: Bitpix,
+  shared: boolean,
+): StoredImage {
+  const bytes = (Math.abs(bitpix) / 8) * n;
+  const buffer = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
   const out =
     bitpix === 8
-      ? new Uint8Array(n)
+      ? new Uint8Array(buffer)
       : bitpix === 16
-        ? new Int16Array(n)
+        ? new Int16Array(buffer)
         : bitpix === 32
-          ? new Int32Array(n)
+          ? new Int32Array(buffer)
           : bitpix === 64
-            ? new BigInt64Array(n)
+            ? new BigInt64Array(buffer)
             : bitpix === -32
-              ? new Float32Array(n)
-              : new Float64Array(n);
+              ? new Float32Array(buffer)
+              : new Float64Array(buffer);
   const size = out.BYTES_PER_ELEMENT;
   source.readInto(new Uint8Array(out.buffer, 0, out.byteLength), offset, (piece) => toHostOrder(piece, size));
   return out;
@@ -160,8 +170,12 @@ export function unreadable(hdu: Hdu, as: string): BadInputError {
   );
 }
 
-/** The image of an image or compressed-image HDU, as physical values. */
-export function readImage(hdu: Hdu): FitsImage {
+/**
+ * The image of an image or compressed-image HDU, as physical values. With `shared`, the pixels
+ * of an uncompressed image whose physical values have the stored width (floats, unscaled
+ * integers) are in a SharedArrayBuffer.
+ */
+export function readImage(hdu: Hdu, options: { shared?: boolean } = {}): FitsImage {
   if (hdu.kind === 'unknown') throw unreadable(hdu, 'an image');
   if (hdu.kind !== 'image' && hdu.kind !== 'compressed-image') {
     throw new BadInputError(`${hdu.where} is a ${hdu.typeName} HDU, not an image`);
@@ -180,7 +194,7 @@ export function readImage(hdu: Hdu): FitsImage {
   const stored =
     hdu.kind === 'compressed-image'
       ? decompressImage(hdu)
-      : decodeStored(hdu.source, hdu.dataStart, n, bitpix);
+      : decodeStored(hdu.source, hdu.dataStart, n, bitpix, options.shared === true);
   const p = toPhysical(stored, bitpix, header);
   return {
     width: shape[0],

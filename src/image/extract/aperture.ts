@@ -9,77 +9,98 @@
  * overlaps. Pixel (x, y) covers [x − ½, x + ½] × [y − ½, y + ½] (0-based centres).
  */
 
-/** Signed area of the circular sector of radius √r2 from direction U to direction V. */
-function sector(ux: number, uy: number, vx: number, vy: number, r2: number): number {
-  return 0.5 * r2 * Math.atan2(ux * vy - uy * vx, ux * vx + uy * vy);
-}
+/**
+ * The quadrilateral (x, y of vertices 0…3 counter-clockwise), r² and the area: scratch cells,
+ * because V8 boxes every double passed to or returned from a call it does not inline (this
+ * code is too large to be), and at ~10⁷ edges per 4088² image those boxes were most of
+ * extraction's garbage.
+ */
+const quad = new Float64Array(10);
+const R2 = 8;
+const AREA = 9;
 
-/** Signed area of disk(0, r) ∩ triangle(0, A, B). */
-function wedge(ax: number, ay: number, bx: number, by: number, r2: number): number {
-  const da = ax * ax + ay * ay;
-  const db = bx * bx + by * by;
-  const aIn = da <= r2;
-  const bIn = db <= r2;
-  if (aIn && bIn) return 0.5 * (ax * by - ay * bx);
-  const dx = bx - ax;
-  const dy = by - ay;
-  const qa = dx * dx + dy * dy;
-  if (qa === 0) return 0;
-  const qb = ax * dx + ay * dy;
-  const qc = da - r2;
-  const disc = qb * qb - qa * qc;
-  if (disc <= 0) return sector(ax, ay, bx, by, r2);
-  const s = Math.sqrt(disc);
-  const t1 = (-qb - s) / qa;
-  const t2 = (-qb + s) / qa;
-  if (aIn) {
-    const px = ax + t2 * dx;
-    const py = ay + t2 * dy;
-    return 0.5 * (ax * py - ay * px) + sector(px, py, bx, by, r2);
+/**
+ * Area of disk(0, √quad[R2]) ∩ the quadrilateral into quad[AREA]: the sum over edges AB of the
+ * signed area of disk ∩ triangle(0, A, B), a triangle where the edge is inside the disk and a
+ * circular sector (½·r²·angle) where it is outside.
+ */
+function diskQuad(): void {
+  const r2 = quad[R2];
+  let sum = 0;
+  for (let e = 0; e < 4; e++) {
+    const ax = quad[2 * e];
+    const ay = quad[2 * e + 1];
+    const bx = quad[(2 * e + 2) & 7];
+    const by = quad[(2 * e + 3) & 7];
+    const da = ax * ax + ay * ay;
+    const db = bx * bx + by * by;
+    const aIn = da <= r2;
+    const bIn = db <= r2;
+    if (aIn && bIn) {
+      sum += 0.5 * (ax * by - ay * bx);
+      continue;
+    }
+    const dx = bx - ax;
+    const dy = by - ay;
+    const qa = dx * dx + dy * dy;
+    if (qa === 0) continue;
+    const qb = ax * dx + ay * dy;
+    const disc = qb * qb - qa * (da - r2);
+    // Where the edge crosses the circle: its part inside gives a triangle, the rest a sector
+    // from S to E (the whole wedge when it does not cross within the edge).
+    let sx = ax;
+    let sy = ay;
+    let ex = bx;
+    let ey = by;
+    if (disc > 0) {
+      const s = Math.sqrt(disc);
+      const t1 = (-qb - s) / qa;
+      const t2 = (-qb + s) / qa;
+      if (aIn) {
+        ex = ax + t2 * dx;
+        ey = ay + t2 * dy;
+        sum += 0.5 * (ax * ey - ay * ex);
+        sx = ex;
+        sy = ey;
+        ex = bx;
+        ey = by;
+      } else if (bIn) {
+        sx = ax + t1 * dx;
+        sy = ay + t1 * dy;
+        sum += 0.5 * (sx * by - sy * bx);
+        ex = sx;
+        ey = sy;
+        sx = ax;
+        sy = ay;
+      } else if (t1 > 0 && t1 < 1) {
+        const p1x = ax + t1 * dx;
+        const p1y = ay + t1 * dy;
+        const p2x = ax + t2 * dx;
+        const p2y = ay + t2 * dy;
+        sum += 0.5 * (p1x * p2y - p1y * p2x);
+        sum += 0.5 * r2 * Math.atan2(ax * p1y - ay * p1x, ax * p1x + ay * p1y);
+        sx = p2x;
+        sy = p2y;
+      }
+    }
+    sum += 0.5 * r2 * Math.atan2(sx * ey - sy * ex, sx * ex + sy * ey);
   }
-  if (bIn) {
-    const px = ax + t1 * dx;
-    const py = ay + t1 * dy;
-    return sector(ax, ay, px, py, r2) + 0.5 * (px * by - py * bx);
-  }
-  if (t1 > 0 && t1 < 1) {
-    const p1x = ax + t1 * dx;
-    const p1y = ay + t1 * dy;
-    const p2x = ax + t2 * dx;
-    const p2y = ay + t2 * dy;
-    return sector(ax, ay, p1x, p1y, r2) + 0.5 * (p1x * p2y - p1y * p2x) + sector(p2x, p2y, bx, by, r2);
-  }
-  return sector(ax, ay, bx, by, r2);
-}
-
-/** Area of disk(0, r) ∩ the quadrilateral (counter-clockwise vertices 0…3). */
-function diskQuad(
-  x0: number,
-  y0: number,
-  x1: number,
-  y1: number,
-  x2: number,
-  y2: number,
-  x3: number,
-  y3: number,
-  r2: number,
-): number {
-  return (
-    wedge(x0, y0, x1, y1, r2) +
-    wedge(x1, y1, x2, y2, r2) +
-    wedge(x2, y2, x3, y3, r2) +
-    wedge(x3, y3, x0, y0, r2)
-  );
+  quad[AREA] = sum;
 }
 
 /** Area of the pixel centred at (dx, dy) from the centre of a circle of radius r that lies inside it. */
 export function circleOverlap(dx: number, dy: number, r: number): number {
-  const x0 = dx - 0.5;
-  const x1 = dx + 0.5;
-  const y0 = dy - 0.5;
-  const y1 = dy + 0.5;
-  const a = diskQuad(x0, y0, x1, y0, x1, y1, x0, y1, r * r);
-  return Math.min(1, Math.max(0, a));
+  quad[0] = dx - 0.5;
+  quad[1] = dy - 0.5;
+  quad[2] = dx + 0.5;
+  quad[3] = dy - 0.5;
+  quad[4] = dx + 0.5;
+  quad[5] = dy + 0.5;
+  quad[6] = dx - 0.5;
+  quad[7] = dy + 0.5;
+  quad[R2] = r * r;
+  diskQuad();
+  return Math.min(1, Math.max(0, quad[AREA]));
 }
 
 /**
@@ -113,17 +134,15 @@ export function ellipseOverlap(dx: number, dy: number, f: EllipseFrame): number 
   const y0 = dy - 0.5;
   const y1 = dy + 0.5;
   const { s11, s12, s22 } = f;
-  const a =
-    diskQuad(
-      s11 * x0 + s12 * y0,
-      s22 * y0,
-      s11 * x1 + s12 * y0,
-      s22 * y0,
-      s11 * x1 + s12 * y1,
-      s22 * y1,
-      s11 * x0 + s12 * y1,
-      s22 * y1,
-      f.r2,
-    ) * f.inverseDet;
-  return Math.min(1, Math.max(0, a));
+  quad[0] = s11 * x0 + s12 * y0;
+  quad[1] = s22 * y0;
+  quad[2] = s11 * x1 + s12 * y0;
+  quad[3] = s22 * y0;
+  quad[4] = s11 * x1 + s12 * y1;
+  quad[5] = s22 * y1;
+  quad[6] = s11 * x0 + s12 * y1;
+  quad[7] = s22 * y1;
+  quad[R2] = f.r2;
+  diskQuad();
+  return Math.min(1, Math.max(0, quad[AREA] * f.inverseDet));
 }
