@@ -46,44 +46,23 @@ function diskQuad(): void {
     if (qa === 0) continue;
     const qb = ax * dx + ay * dy;
     const disc = qb * qb - qa * (da - r2);
-    // Where the edge crosses the circle: its part inside gives a triangle, the rest a sector
-    // from S to E (the whole wedge when it does not cross within the edge).
-    let sx = ax;
-    let sy = ay;
-    let ex = bx;
-    let ey = by;
-    if (disc > 0) {
-      const s = Math.sqrt(disc);
-      const t1 = (-qb - s) / qa;
-      const t2 = (-qb + s) / qa;
-      if (aIn) {
-        ex = ax + t2 * dx;
-        ey = ay + t2 * dy;
-        sum += 0.5 * (ax * ey - ay * ex);
-        sx = ex;
-        sy = ey;
-        ex = bx;
-        ey = by;
-      } else if (bIn) {
-        sx = ax + t1 * dx;
-        sy = ay + t1 * dy;
-        sum += 0.5 * (sx * by - sy * bx);
-        ex = sx;
-        ey = sy;
-        sx = ax;
-        sy = ay;
-      } else if (t1 > 0 && t1 < 1) {
-        const p1x = ax + t1 * dx;
-        const p1y = ay + t1 * dy;
-        const p2x = ax + t2 * dx;
-        const p2y = ay + t2 * dy;
-        sum += 0.5 * (p1x * p2y - p1y * p2x);
-        sum += 0.5 * r2 * Math.atan2(ax * p1y - ay * p1x, ax * p1x + ay * p1y);
-        sx = p2x;
-        sy = p2y;
-      }
+    // The edge's part inside the disk, A + t·(B − A) for u ≤ t ≤ v, gives a triangle; the rest
+    // gives sectors, from A to where it enters and from where it leaves to B (the whole wedge
+    // is one sector when the edge does not enter the disk).
+    const s = disc > 0 ? Math.sqrt(disc) : 0;
+    const u = Math.max(0, (-qb - s) / qa);
+    const v = Math.min(1, (-qb + s) / qa);
+    if (!(disc > 0) || u >= v) {
+      sum += 0.5 * r2 * Math.atan2(ax * by - ay * bx, ax * bx + ay * by);
+      continue;
     }
-    sum += 0.5 * r2 * Math.atan2(sx * ey - sy * ex, sx * ex + sy * ey);
+    const px = ax + u * dx;
+    const py = ay + u * dy;
+    const qx = ax + v * dx;
+    const qy = ay + v * dy;
+    sum += 0.5 * (px * qy - py * qx);
+    if (u > 0) sum += 0.5 * r2 * Math.atan2(ax * py - ay * px, ax * px + ay * py);
+    if (v < 1) sum += 0.5 * r2 * Math.atan2(qx * by - qy * bx, qx * bx + qy * by);
   }
   quad[AREA] = sum;
 }
