@@ -24,21 +24,16 @@ interface Cumulative {
   m2: Float64Array;
 }
 
-/** Mode and σ of one mesh's usable pixels. */
+/** Mode and σ of one mesh's usable pixels (`s`, `s2`: their sum and sum of squares). */
 function meshStatistics(
   values: Float32Array,
   n: number,
+  s: number,
+  s2: number,
   histogram: Int32Array,
   cumulative: Cumulative,
 ): { mode: number; sigma: number } {
   // A first clip at ±2σ around the mean removes the bright wings before binning.
-  let s = 0;
-  let s2 = 0;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    s += v;
-    s2 += v * v;
-  }
   let mean = s / n;
   let sigma = Math.sqrt(Math.max(0, s2 / n - mean * mean));
   const lcut = Math.fround(mean - 2 * sigma);
@@ -151,12 +146,19 @@ export function measureMeshRows(r: MeshRows): void {
     for (let mx = 0; mx < nx; mx++) {
       const x0 = mx * bw;
       const x1 = Math.min(width, x0 + bw);
+      // The usable pixels, summed as they are gathered (one pass fewer).
       let n = 0;
+      let s = 0;
+      let s2 = 0;
       for (let y = y0; y < y1; y++) {
         const row = y * width;
         for (let x = x0; x < x1; x++) {
           const v = data[row + x];
-          if (!Number.isNaN(v) && (mask === undefined || (mask[row + x] & maskBits) === 0)) values[n++] = v;
+          if (!Number.isNaN(v) && (mask === undefined || (mask[row + x] & maskBits) === 0)) {
+            values[n++] = v;
+            s += v;
+            s2 += v * v;
+          }
         }
       }
       const k = my * nx + mx;
@@ -165,7 +167,7 @@ export function measureMeshRows(r: MeshRows): void {
         rms[k] = Number.NaN;
         continue;
       }
-      const st = meshStatistics(values, n, histogram, cumulative);
+      const st = meshStatistics(values, n, s, s2, histogram, cumulative);
       level[k] = st.mode;
       rms[k] = st.sigma;
     }

@@ -92,6 +92,46 @@ export interface Photometry {
   flag: number;
 }
 
+/**
+ * APERTURE_INCOMPLETE when the box [xmin, xmax) × [ymin, ymax) reaches beyond the image, else
+ * 0. Without a branch for the rare case: V8 deoptimises a hot function the first time it takes
+ * a branch it has never seen taken, and a large one then costs tens of ms to compile again.
+ */
+export function clipped(
+  xmin: number,
+  xmax: number,
+  ymin: number,
+  ymax: number,
+  width: number,
+  height: number,
+): number {
+  return (xmin < 0 || xmax > width || ymin < 0 || ymax > height ? 1 : 0) * INCOMPLETE;
+}
+const INCOMPLETE = Flag.APERTURE_INCOMPLETE;
+
+/**
+ * The pixels of a circle of radius r at (mx, my), SourceExtractor's rounding, clipped to the
+ * image, into `box` (xmin, xmax, ymin, ymax; max exclusive); returns `clipped`'s flag.
+ */
+export function circleBox(
+  mx: number,
+  my: number,
+  r: number,
+  width: number,
+  height: number,
+  box: Int32Array,
+): number {
+  const xmin = Math.trunc(mx - r + 0.499999);
+  const xmax = Math.trunc(mx + r + 1.499999);
+  const ymin = Math.trunc(my - r + 0.499999);
+  const ymax = Math.trunc(my + r + 1.499999);
+  box[0] = Math.max(0, xmin);
+  box[1] = Math.min(width, xmax);
+  box[2] = Math.max(0, ymin);
+  box[3] = Math.min(height, ymax);
+  return clipped(xmin, xmax, ymin, ymax, width, height);
+}
+
 /** Photometry of the objects of one extraction; holds the planes and the neighbour map. */
 export class Photometer {
   readonly planes: Planes;
@@ -114,7 +154,9 @@ export class Photometer {
   private readonly growthA = new Float64Array(GROWTH_NSTEP);
   private readonly growthB = new Float64Array(GROWTH_NSTEP);
   /** Scratch for the windowed measurements. */
-  scratch = new Float64Array(64);
+  scratch = new Float64Array(512);
+  /** Scratch for circleBox: xmin, xmax, ymin, ymax. */
+  readonly box = new Int32Array(4);
   /** Sample output: value and variance. */
   v = 0;
   var = 0;
@@ -189,26 +231,12 @@ export class Photometer {
   /** Flux in a circle of radius r at (mx, my), exact pixel overlap; flags APERTURE_INCOMPLETE via `flags`. */
   circle(mx: number, my: number, r: number, flags: { flag: number }): FluxMeasure {
     const { width, height } = this.planes;
-    let xmin = Math.trunc(mx - r + 0.499999);
-    let xmax = Math.trunc(mx + r + 1.499999);
-    let ymin = Math.trunc(my - r + 0.499999);
-    let ymax = Math.trunc(my + r + 1.499999);
-    if (xmin < 0) {
-      xmin = 0;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (xmax > width) {
-      xmax = width;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (ymin < 0) {
-      ymin = 0;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (ymax > height) {
-      ymax = height;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
+    const box = this.box;
+    flags.flag |= circleBox(mx, my, r, width, height, box);
+    const xmin = box[0];
+    const xmax = box[1];
+    const ymin = box[2];
+    const ymax = box[3];
     const r2 = r * r;
     const { meas } = this.planes;
     const seg = this.seg;
@@ -321,27 +349,12 @@ export class Photometer {
     height: number,
     flags: { flag: number },
   ): [number, number, number, number] {
-    let xmin = Math.floor(mx - dxlim + 0.5);
-    let xmax = Math.floor(mx + dxlim + 0.5) + 1;
-    let ymin = Math.floor(my - dylim + 0.5);
-    let ymax = Math.floor(my + dylim + 0.5) + 1;
-    if (xmin < 0) {
-      xmin = 0;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (xmax > width) {
-      xmax = width;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (ymin < 0) {
-      ymin = 0;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (ymax > height) {
-      ymax = height;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    return [xmin, xmax, ymin, ymax];
+    const xmin = Math.floor(mx - dxlim + 0.5);
+    const xmax = Math.floor(mx + dxlim + 0.5) + 1;
+    const ymin = Math.floor(my - dylim + 0.5);
+    const ymax = Math.floor(my + dylim + 0.5) + 1;
+    flags.flag |= clipped(xmin, xmax, ymin, ymax, width, height);
+    return [Math.max(0, xmin), Math.min(width, xmax), Math.max(0, ymin), Math.min(height, ymax)];
   }
 
   /** Flux in the ellipse of `factor` (in units of the isophotal ellipse), or the minimum circle; whole pixels. */
@@ -528,26 +541,12 @@ export class Photometer {
     const ngrowth = GROWTH_NSTEP;
     const stepdens = ngrowth / rlim;
     const step = 1 / stepdens;
-    let xmin = Math.trunc(mx - raper + 0.499999);
-    let xmax = Math.trunc(mx + raper + 1.499999);
-    let ymin = Math.trunc(my - raper + 0.499999);
-    let ymax = Math.trunc(my + raper + 1.499999);
-    if (xmin < 0) {
-      xmin = 0;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (xmax > width) {
-      xmax = width;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (ymin < 0) {
-      ymin = 0;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (ymax > height) {
-      ymax = height;
-      flags.flag |= Flag.APERTURE_INCOMPLETE;
-    }
+    const b = this.box;
+    flags.flag |= circleBox(mx, my, raper, width, height, b);
+    const xmin = b[0];
+    const xmax = b[1];
+    const ymin = b[2];
+    const ymax = b[3];
     const box = { xmin, xmax, ymin, ymax, mx, my, stepdens, step };
     const targets = [...this.options.fluxFrac.map((f) => f * total), 0.5 * total];
     // The growth curve is only read up to where it first reaches the largest target: first find

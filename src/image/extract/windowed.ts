@@ -9,9 +9,9 @@
  * about 10⁻⁵ px). The windowed second moments, their ellipse, the
  * windowed flux and the positional error moments come from the last step.
  */
-import { Flag, WinFlag } from './flags.ts';
+import { WinFlag } from './flags.ts';
 import type { SourceObject } from './object.ts';
-import type { Photometer } from './photometry.ts';
+import { circleBox, type Photometer } from './photometry.ts';
 
 export const WINPOS_NITERMAX = 16;
 export const WINPOS_NSIG = 4;
@@ -97,6 +97,7 @@ export function measureWindowed(phot: Photometer, obj: SourceObject, hlRadius: n
   let dxpos = 0;
   let dypos = 0;
   let gx = phot.scratch;
+  const box = phot.box;
   const meas = phot.planes.meas;
   const seg = phot.seg;
   const id = phot.currentId;
@@ -106,26 +107,11 @@ export function measureWindowed(phot: Photometer, obj: SourceObject, hlRadius: n
   const gvar = phot.globalVar;
   let i = 0;
   for (; i < WINPOS_NITERMAX; i++) {
-    let xmin = Math.trunc(mx - raper + 0.499999);
-    let xmax = Math.trunc(mx + raper + 1.499999);
-    let ymin = Math.trunc(my - raper + 0.499999);
-    let ymax = Math.trunc(my + raper + 1.499999);
-    if (xmin < 0) {
-      xmin = 0;
-      flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (xmax > width) {
-      xmax = width;
-      flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (ymin < 0) {
-      ymin = 0;
-      flag |= Flag.APERTURE_INCOMPLETE;
-    }
-    if (ymax > height) {
-      ymax = height;
-      flag |= Flag.APERTURE_INCOMPLETE;
-    }
+    flag |= circleBox(mx, my, raper, width, height, box);
+    const xmin = box[0];
+    const xmax = box[1];
+    const ymin = box[2];
+    const ymax = box[3];
     // The mirror centre follows the current window centre.
     phot.select(phot.currentId, mx, my);
     tv = 0;
