@@ -65,27 +65,64 @@ export function edgeFraction(r: number, dx: number, dy: number, r2: number): num
   const u = r - d + (a + b) / 2;
   if (u <= 0) return 0;
   if (u >= a + b) return 1;
-  if (b < 1e-9) return Math.min(1, u / a);
+  // The usual case first. An edge parallel to a side (b = 0) needs no case of its own: then
+  // b ≤ u < a here. (A rare case of its own cost a deoptimisation of measureWindowed.)
+  if (u >= b && u <= a) return (u - b / 2) / a;
   if (u < b) return (u * u) / (2 * a * b);
-  if (u <= a) return (u - b / 2) / a;
   const v = a + b - u;
   return 1 - (v * v) / (2 * a * b);
 }
 
-/** Windowed measurements of `obj`; the photometer must have the object selected. */
-export function measureWindowed(phot: Photometer, obj: SourceObject, hlRadius: number): Windowed {
-  const { width, height } = phot.planes;
-  const gain = phot.planes.gain;
-  const invgain = gain > 0 ? 1 / gain : 0;
-  const sig = (hlRadius * 2) / 2.35;
-  const invtwosig2 = 1 / (2 * sig * sig);
-  const raper = WINPOS_NSIG * sig;
+/** The window's sums (windowPass): Σ w·I, its first and second moments, and the error sums. */
+const sums = new Float64Array(10);
+const TV = 0;
+const DX = 1;
+const DY = 2;
+const MX2 = 3;
+const MY2 = 4;
+const MXY = 5;
+const ESUM = 6;
+const EMX2 = 7;
+const EMY2 = 8;
+const EMXY = 9;
+
+/**
+ * One step's sums over the window centred at (mx, my), into `sums`. The pixel loop is a
+ * function of its own so that it stays compiled when V8 deoptimises the rest of
+ * measureWindowed on a rare path (and recompiling it is cheap).
+ */
+function windowPass(
+  phot: Photometer,
+  mx: number,
+  my: number,
+  raper: number,
+  invtwosig2: number,
+  invgain: number,
+  box: Int32Array,
+): void {
   const rintlim = raper - 0.75;
   const rintlim2 = rintlim > 0 ? rintlim * rintlim : 0;
   const rextlim2 = (raper + 0.75) * (raper + 0.75);
-  let mx = obj.mx;
-  let my = obj.my;
-  let flag = 0;
+  const xmin = box[0];
+  const xmax = box[1];
+  const ymin = box[2];
+  const ymax = box[3];
+  const width = phot.planes.width;
+  const meas = phot.planes.meas;
+  const seg = phot.seg;
+  const id = phot.currentId;
+  const bad = phot.bad;
+  const nb = phot.neighbours;
+  const vmap = phot.varMap;
+  const gvar = phot.globalVar;
+  // The Gaussian window is separable: exp(−dx²/2σ²)·exp(−dy²/2σ²).
+  const nxw = xmax - xmin;
+  if (phot.scratch.length < nxw) phot.scratch = new Float64Array(nxw * 2);
+  const gx = phot.scratch;
+  for (let x = xmin; x < xmax; x++) {
+    const dx = x - mx;
+    gx[x - xmin] = Math.exp(-dx * dx * invtwosig2);
+  }
   let tv = 0;
   let esum = 0;
   let emx2 = 0;
@@ -96,88 +133,86 @@ export function measureWindowed(phot: Photometer, obj: SourceObject, hlRadius: n
   let mxy = 0;
   let dxpos = 0;
   let dypos = 0;
-  let gx = phot.scratch;
+  for (let y = ymin; y < ymax; y++) {
+    const row = y * width;
+    const dy = y - my;
+    const gy = Math.exp(-dy * dy * invtwosig2);
+    for (let x = xmin; x < xmax; x++) {
+      const dx = x - mx;
+      const r2 = dx * dx + dy * dy;
+      if (r2 >= rextlim2) continue;
+      // Pixels cut by the window's edge: their area inside, the edge taken as straight across
+      // the pixel (SourceExtractor splits them 11 × 11; at 4σ the window weighs e⁻⁸).
+      let locarea = 1;
+      if (r2 > rintlim2) {
+        locarea = edgeFraction(raper, dx, dy, r2);
+        if (locarea <= 0) continue;
+      }
+      locarea *= gx[x - xmin] * gy;
+      const p = row + x;
+      const sg = nb ? seg![p] : 0;
+      let pix: number;
+      let variance: number;
+      if ((sg === 0 || sg === id) && (bad === undefined || bad[p] === 0)) {
+        pix = meas[p];
+        variance = vmap ? vmap[p] : gvar;
+      } else {
+        phot.sample(p, x, y);
+        pix = phot.v;
+        variance = phot.var;
+      }
+      const locpix = locarea * pix;
+      tv += locpix;
+      dxpos += locpix * dx;
+      dypos += locpix * dy;
+      let err = variance;
+      if (invgain > 0 && pix > 0) err += pix * invgain;
+      const err2 = locarea * locarea * err;
+      esum += err2;
+      emx2 += err2 * (dx * dx + 0.0833);
+      emy2 += err2 * (dy * dy + 0.0833);
+      emxy += err2 * dx * dy;
+      mx2 += locpix * dx * dx;
+      my2 += locpix * dy * dy;
+      mxy += locpix * dx * dy;
+    }
+  }
+  sums[TV] = tv;
+  sums[DX] = dxpos;
+  sums[DY] = dypos;
+  sums[MX2] = mx2;
+  sums[MY2] = my2;
+  sums[MXY] = mxy;
+  sums[ESUM] = esum;
+  sums[EMX2] = emx2;
+  sums[EMY2] = emy2;
+  sums[EMXY] = emxy;
+}
+
+/** Windowed measurements of `obj`; the photometer must have the object selected. */
+export function measureWindowed(phot: Photometer, obj: SourceObject, hlRadius: number): Windowed {
+  const { width, height } = phot.planes;
+  const gain = phot.planes.gain;
+  const invgain = gain > 0 ? 1 / gain : 0;
+  const sig = (hlRadius * 2) / 2.35;
+  const invtwosig2 = 1 / (2 * sig * sig);
+  const raper = WINPOS_NSIG * sig;
+  let mx = obj.mx;
+  let my = obj.my;
+  let flag = 0;
+  let tv = 0;
+  let dxpos = 0;
+  let dypos = 0;
   const box = phot.box;
-  const meas = phot.planes.meas;
-  const seg = phot.seg;
-  const id = phot.currentId;
-  const bad = phot.bad;
-  const nb = phot.neighbours;
-  const vmap = phot.varMap;
-  const gvar = phot.globalVar;
   let i = 0;
   for (; i < WINPOS_NITERMAX; i++) {
     flag |= circleBox(mx, my, raper, width, height, box);
-    const xmin = box[0];
-    const xmax = box[1];
-    const ymin = box[2];
-    const ymax = box[3];
     // The mirror centre follows the current window centre.
     phot.select(phot.currentId, mx, my);
-    tv = 0;
-    esum = 0;
-    emxy = 0;
-    emx2 = 0;
-    emy2 = 0;
-    mx2 = 0;
-    my2 = 0;
-    mxy = 0;
-    dxpos = 0;
-    dypos = 0;
-    // The Gaussian window is separable: exp(−dx²/2σ²)·exp(−dy²/2σ²).
-    const nxw = xmax - xmin;
-    if (gx.length < nxw) {
-      gx = new Float64Array(nxw * 2);
-      phot.scratch = gx;
-    }
-    for (let x = xmin; x < xmax; x++) {
-      const dx = x - mx;
-      gx[x - xmin] = Math.exp(-dx * dx * invtwosig2);
-    }
-    for (let y = ymin; y < ymax; y++) {
-      const row = y * width;
-      const dy = y - my;
-      const gy = Math.exp(-dy * dy * invtwosig2);
-      for (let x = xmin; x < xmax; x++) {
-        const dx = x - mx;
-        const r2 = dx * dx + dy * dy;
-        if (r2 >= rextlim2) continue;
-        // Pixels cut by the window's edge: their area inside, the edge taken as straight across
-        // the pixel (SourceExtractor splits them 11 × 11; at 4σ the window weighs e⁻⁸).
-        let locarea = 1;
-        if (r2 > rintlim2) {
-          locarea = edgeFraction(raper, dx, dy, r2);
-          if (locarea <= 0) continue;
-        }
-        locarea *= gx[x - xmin] * gy;
-        const p = row + x;
-        const sg = nb ? seg![p] : 0;
-        let pix: number;
-        let variance: number;
-        if ((sg === 0 || sg === id) && (bad === undefined || bad[p] === 0)) {
-          pix = meas[p];
-          variance = vmap ? vmap[p] : gvar;
-        } else {
-          phot.sample(p, x, y);
-          pix = phot.v;
-          variance = phot.var;
-        }
-        const locpix = locarea * pix;
-        tv += locpix;
-        dxpos += locpix * dx;
-        dypos += locpix * dy;
-        let err = variance;
-        if (invgain > 0 && pix > 0) err += pix * invgain;
-        const err2 = locarea * locarea * err;
-        esum += err2;
-        emx2 += err2 * (dx * dx + 0.0833);
-        emy2 += err2 * (dy * dy + 0.0833);
-        emxy += err2 * dx * dy;
-        mx2 += locpix * dx * dx;
-        my2 += locpix * dy * dy;
-        mxy += locpix * dx * dy;
-      }
-    }
+    windowPass(phot, mx, my, raper, invtwosig2, invgain, box);
+    tv = sums[TV];
+    dxpos = sums[DX];
+    dypos = sums[DY];
     if (tv > 0) {
       dxpos /= tv;
       dypos /= tv;
@@ -188,6 +223,13 @@ export function measureWindowed(phot: Photometer, obj: SourceObject, hlRadius: n
     }
     if (dxpos * dxpos + dypos * dypos < WINPOS_STEPMIN * WINPOS_STEPMIN) break;
   }
+  let mx2 = sums[MX2];
+  let my2 = sums[MY2];
+  let mxy = sums[MXY];
+  let esum = sums[ESUM];
+  let emx2 = sums[EMX2];
+  let emy2 = sums[EMY2];
+  let emxy = sums[EMXY];
   mx2 = mx2 / tv - dxpos * dxpos;
   my2 = my2 / tv - dypos * dypos;
   mxy = mxy / tv - dxpos * dypos;
