@@ -90,6 +90,20 @@ function makeNode(pixels: Int32Array, flag: number, dthresh: number, planes: Pla
     if (y < ymin) ymin = y;
     if (y > ymax) ymax = y;
   }
+  return node(pixels, flag, dthresh, fdflux, xmin, xmax, ymin, ymax);
+}
+
+/** A tree node. (One literal for every node: V8 then gives them all one shape.) */
+function node(
+  pixels: Int32Array,
+  flag: number,
+  dthresh: number,
+  fdflux: number,
+  xmin: number,
+  xmax: number,
+  ymin: number,
+  ymax: number,
+): Node {
   return { pixels, flag, dthresh, fdflux, fdnpix: pixels.length, sons: [], ok: true, xmin, xmax, ymin, ymax };
 }
 
@@ -122,20 +136,20 @@ export function deblend(
       return [root];
     }
     const here: Node[] = [];
-    for (const node of prev) {
+    for (const n of prev) {
       // Shortcuts that give what a scan would: too few pixels above t, or all of them.
       let above = 0;
-      const px = node.pixels;
+      const px = n.pixels;
       for (let i = 0; i < px.length; i++) if (planes.filt[px[i]] > t) above++;
       if (above < subMinArea) continue;
       if (above === px.length) {
-        node.sons.push(here.length);
-        here.push({ ...node, dthresh: t, sons: [], ok: true });
+        n.sons.push(here.length);
+        here.push(node(px, n.flag, t, n.fdflux, n.xmin, n.xmax, n.ymin, n.ymax));
         continue;
       }
-      const comps = segmenter.segment(px, planes.filt, planes.width, planes.height, node, t, subMinArea);
+      const comps = segmenter.segment(px, planes.filt, planes.width, planes.height, n, t, subMinArea);
       for (const c of comps) {
-        node.sons.push(here.length);
+        n.sons.push(here.length);
         here.push(makeNode(c.pixels, c.flag, t, planes));
       }
       if (here.length >= DEBLEND_MAX_BRANCHES) {

@@ -112,8 +112,10 @@ export class LutzScanner {
   }
 
   /**
-   * Scan the box; `emit` receives each component of at least `minArea` pixels, in completion
-   * order, with its pixels in list order.
+   * Scan the box; each component of at least `minArea` pixels is appended to `out`, in
+   * completion order, with its pixels in list order. (An array rather than a callback: the
+   * whole image and deblending pass different callbacks, and V8 deoptimised the scan each time
+   * it met a new one.)
    */
   scan(
     values: Float32Array,
@@ -128,7 +130,7 @@ export class LutzScanner {
     imageWidth: number,
     imageHeight: number,
     minArea: number,
-    emit: (c: Component) => void,
+    out: Component[],
   ): void {
     const w = x1 - x0;
     const h = y1 - y0;
@@ -237,10 +239,10 @@ export class LutzScanner {
               if (start[co] === UNKNOWN) {
                 // The object is complete.
                 if (infoN[co] >= minArea) {
-                  const out = new Int32Array(infoN[co]);
+                  const pixels = new Int32Array(infoN[co]);
                   let k = 0;
-                  for (let c = infoFirst[co]; c !== -1; c = this.next[c]) out[k++] = this.pix[c];
-                  emit({ pixels: out, flag: infoFlag[co] });
+                  for (let c = infoFirst[co]; c !== -1; c = this.next[c]) pixels[k++] = this.pix[c];
+                  out.push({ pixels, flag: infoFlag[co] });
                 }
                 if (infoLast[co] !== -1) {
                   this.next[infoLast[co]] = this.free;
@@ -309,7 +311,7 @@ export function segmentImage(
     width,
     height,
     minArea,
-    (c) => out.push(c),
+    out,
   );
   return out;
 }
@@ -360,7 +362,7 @@ export class SubSegmenter {
         width,
         height,
         minArea,
-        (c) => out.push(c),
+        out,
       );
     }
     return out;
