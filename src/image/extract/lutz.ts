@@ -34,6 +34,8 @@ const INCOMPLETE = 1;
 const OBJECT = 2;
 const NONOBJECT = 3;
 const UNKNOWN = -1;
+/** The threshold of the row after the last. */
+const NEVER = Number.POSITIVE_INFINITY;
 
 /**
  * One Lutz scanner for regions up to a given width; buffers are reused across scans.
@@ -159,25 +161,25 @@ export class LutzScanner {
       let cs = NONOBJECT;
       const y = y0 + yl;
       const rowTrunc = y === 0 || y === imageHeight - 1 ? Flag.TRUNCATED : 0;
-      const row = offset + yl * stride;
+      // The row after the last closes what is open: nothing in it is above an infinite
+      // threshold (read on the last row; one code path for all rows, as V8 likes it).
       const last = yl === h;
+      const row = offset + Math.max(0, yl - (last ? 1 : 0)) * stride;
+      const t = last ? NEVER : thresh;
+      const map = last ? undefined : threshMap;
       for (let xl = 0; xl <= w; xl++) {
         if (cs === NONOBJECT) {
           // Nothing happens on pixels below the threshold without a marker: skip them.
-          if (last) {
-            while (xl < w && marker[xl] === NONE) xl++;
-          } else if (threshMap === undefined) {
-            while (xl < w && marker[xl] === NONE && !(values[row + xl] > thresh)) xl++;
+          if (map === undefined) {
+            while (xl < w && marker[xl] === NONE && !(values[row + xl] > t)) xl++;
           } else {
-            while (xl < w && marker[xl] === NONE && !(values[row + xl] > threshMap[row + xl])) xl++;
+            while (xl < w && marker[xl] === NONE && !(values[row + xl] > map[row + xl])) xl++;
           }
         }
         const newmarker = marker[xl];
         marker[xl] = NONE;
         const luflag =
-          !last &&
-          xl < w &&
-          (threshMap === undefined ? values[row + xl] > thresh : values[row + xl] > threshMap[row + xl]);
+          xl < w && (map === undefined ? values[row + xl] > t : values[row + xl] > map[row + xl]);
         let cn = -1;
         let curFlag = 0;
         if (luflag) {
@@ -188,12 +190,10 @@ export class LutzScanner {
             // Start of a run.
             cs = OBJECT;
             if (ps === OBJECT) {
-              if (start[co] === UNKNOWN) {
-                marker[xl] = START;
-                start[co] = xl;
-              } else {
-                marker[xl] = START_MORE;
-              }
+              // (One store for both markers: a store seen only later deoptimises the scan.)
+              const first = start[co] === UNKNOWN;
+              marker[xl] = first ? START : START_MORE;
+              if (first) start[co] = xl;
             } else {
               psstack[pstop++] = ps;
               marker[xl] = START;
