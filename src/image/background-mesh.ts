@@ -270,17 +270,36 @@ export function rowNodes(
   }
 }
 
+/**
+ * A row's spline along x as one cubic per knot segment, v = c0 + t·(c1 + t·(c2 + t·c3)) with
+ * t = u − j in segment j (u and j as knotPosition gives them), from the row's node values and
+ * their second derivatives: four coefficients per segment into `coef`. (The usual form,
+ * (1−t)·n[j] + t·n[j+1] + ((1−t)³ − (1−t))/6·d[j] + (t³ − t)/6·d[j+1], expanded in t: a
+ * pixel then costs three multiplications and no loads.)
+ */
+export function segmentCubics(node: Float64Array, dx2: Float64Array, nx: number, coef: Float64Array): void {
+  for (let j = 0; j < nx - 1; j++) {
+    const a = node[j];
+    const c = dx2[j];
+    const d = dx2[j + 1];
+    coef[4 * j] = a;
+    coef[4 * j + 1] = node[j + 1] - a - c / 3 - d / 6;
+    coef[4 * j + 2] = c / 2;
+    coef[4 * j + 3] = (d - c) / 6;
+  }
+}
+
 /** Rows [start, end) of a full-resolution map: the spline coefficients from meshSplines (background.ts). */
 export interface MeshSplineRows {
   nx: number;
   ny: number;
+  meshWidth: number;
   meshHeight: number;
   width: number;
-  /** Mesh values (row-major, nx × ny), their second derivatives along y, and the columns' knot segments and weights. */
+  /** Mesh values (row-major, nx × ny), their second derivatives along y, and the columns' knot segments. */
   values: Float32Array;
   dy2: Float64Array;
   xs: Int32Array;
-  xw: Float64Array;
   out: Float32Array;
   /** Subtract the map from what `out` holds instead of writing it. */
   subtract: boolean;
@@ -289,21 +308,39 @@ export interface MeshSplineRows {
 }
 
 export function interpolateMeshRows(r: MeshSplineRows): void {
-  const { nx, ny, meshHeight, width, values, dy2, xs, xw, out } = r;
+  const { nx, ny, meshWidth, meshHeight, width, values, dy2, xs, out } = r;
   const node = new Float64Array(nx);
   const dx2 = new Float64Array(nx);
+  const c = new Float64Array(nx);
+  const d = new Float64Array(nx);
+  const coef = new Float64Array(4 * nx);
   const subtract = r.subtract;
   for (let y = r.start; y < r.end; y++) {
     rowNodes(values, dy2, nx, ny, meshHeight, y, node);
     const row = y * width;
-    if (nx >= 2) naturalSpline(node, dx2, nx, 0, 1);
+    if (nx < 2) {
+      const v = Math.fround(node[0]);
+      for (let x = 0; x < width; x++) out[row + x] = subtract ? out[row + x] - v : v;
+      continue;
+    }
+    naturalSpline(node, dx2, nx, 0, 1, c, d);
+    segmentCubics(node, dx2, nx, coef);
+    let j = -1;
+    let c0 = 0;
+    let c1 = 0;
+    let c2 = 0;
+    let c3 = 0;
     for (let x = 0; x < width; x++) {
-      const j = xs[x];
-      const w = 4 * x;
-      const v =
-        nx < 2
-          ? node[0]
-          : xw[w] * node[j] + xw[w + 1] * node[j + 1] + xw[w + 2] * dx2[j] + xw[w + 3] * dx2[j + 1];
+      if (xs[x] !== j) {
+        j = xs[x];
+        c0 = coef[4 * j];
+        c1 = coef[4 * j + 1];
+        c2 = coef[4 * j + 2];
+        c3 = coef[4 * j + 3];
+      }
+      const u = (x + 0.5) / meshWidth - 0.5;
+      const t = u - j;
+      const v = c0 + t * (c1 + t * (c2 + t * c3));
       // As a float first, so that subtracting gives exactly data − interpolateMesh(…).
       out[row + x] = subtract ? out[row + x] - Math.fround(v) : v;
     }

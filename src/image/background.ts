@@ -245,20 +245,10 @@ function meshSplines(mesh: BackgroundMesh, values: Float32Array, width: number) 
   const { nx, ny, meshWidth, meshHeight } = mesh;
   const dy2 = new Float64Array(nx * ny);
   for (let i = 0; i < nx; i++) naturalSpline(values, dy2, ny, i, nx);
-  // Per column: the knot segment and the spline weights, shared by every row.
+  // Per column: the knot segment, shared by every row.
   const xs = new Int32Array(width);
-  const xw = new Float64Array(4 * width);
-  for (let x = 0; x < width; x++) {
-    if (nx < 2) continue;
-    const { j, t } = knotPosition(x, meshWidth, nx);
-    const ct = 1 - t;
-    xs[x] = j;
-    xw[4 * x] = ct;
-    xw[4 * x + 1] = t;
-    xw[4 * x + 2] = (ct * ct * ct - ct) / 6;
-    xw[4 * x + 3] = (t * t * t - t) / 6;
-  }
-  return { nx, ny, meshHeight, width, values, dy2, xs, xw };
+  if (nx >= 2) for (let x = 0; x < width; x++) xs[x] = knotPosition(x, meshWidth, nx).j;
+  return { nx, ny, meshWidth, meshHeight, width, values, dy2, xs };
 }
 
 /**

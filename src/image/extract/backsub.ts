@@ -5,7 +5,7 @@
  * meshes, then along x. A test holds the two together.
  */
 import type { BackgroundMesh } from '../background.ts';
-import { knotPosition, naturalSpline, rowNodes } from '../background-mesh.ts';
+import { knotPosition, naturalSpline, rowNodes, segmentCubics } from '../background-mesh.ts';
 
 /** The row-spline machinery of one mesh map. */
 class RowSpline {
@@ -24,16 +24,20 @@ class RowSpline {
     this.dx2 = new Float64Array(nx);
     this.c = new Float64Array(nx);
     this.d = new Float64Array(nx);
+    this.coef = new Float64Array(4 * nx);
   }
 
   private readonly c: Float64Array;
   private readonly d: Float64Array;
+  private readonly coef: Float64Array;
 
   /** Node values (and their x-spline) of row y. */
   row(y: number): void {
     const { nx, ny, meshHeight } = this.mesh;
     rowNodes(this.values, this.dy2, nx, ny, meshHeight, y, this.node);
-    if (nx >= 2) naturalSpline(this.node, this.dx2, nx, 0, 1, this.c, this.d);
+    if (nx < 2) return;
+    naturalSpline(this.node, this.dx2, nx, 0, 1, this.c, this.d);
+    segmentCubics(this.node, this.dx2, nx, this.coef);
   }
 
   /** Background at column x of the current row (as a float, as interpolateMesh stores it). */
@@ -41,13 +45,9 @@ class RowSpline {
     const { nx, meshWidth } = this.mesh;
     if (nx < 2) return Math.fround(this.node[0]);
     const { j, t } = knotPosition(x, meshWidth, nx);
-    const ct = 1 - t;
-    return Math.fround(
-      ct * this.node[j] +
-        t * this.node[j + 1] +
-        ((ct * ct * ct - ct) / 6) * this.dx2[j] +
-        ((t * t * t - t) / 6) * this.dx2[j + 1],
-    );
+    const k = 4 * j;
+    const coef = this.coef;
+    return Math.fround(coef[k] + t * (coef[k + 1] + t * (coef[k + 2] + t * coef[k + 3])));
   }
 }
 
