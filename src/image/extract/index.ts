@@ -442,7 +442,7 @@ function detectPass(
   const segmenter = new SubSegmenter();
   const o = analyseOptions(config);
   const lists = components.map((c) => analyseComponent(c.pixels, c.flag, p, o, segmenter));
-  return finishDetection(p, lists, components.length, config, options, false);
+  return finishDetection(p, lists, components.length, config, options, false, filt !== planes.det);
 }
 
 /** The same, the filtering and the components' analysis spread over the pool's threads. */
@@ -538,10 +538,14 @@ async function detectPassParallel(
       lists[c] = unpacked[k];
     });
   });
-  return finishDetection(p, lists, components.length, config, options, true);
+  return finishDetection(p, lists, components.length, config, options, true, filt !== planes.det);
 }
 
-/** Cleaning in scan order, the segmentation map, the photometer. */
+/**
+ * Cleaning in scan order, the segmentation map, the photometer. With `filtOwned` (the filtered
+ * image is detection's own copy), the segmentation map takes its memory once detection is done
+ * with it, unless the caller keeps the maps: 67 MB less to fault in on a 4088² image.
+ */
 function finishDetection(
   planes: Planes,
   lists: SourceObject[][],
@@ -549,6 +553,7 @@ function finishDetection(
   config: ExtractConfig,
   options: ExtractOptions,
   share: boolean,
+  filtOwned: boolean,
 ): Found {
   const { width, height } = planes;
   const cleaner = config.clean ? new Cleaner(config.cleanParam, width) : undefined;
@@ -566,7 +571,8 @@ function finishDetection(
   const needSeg = config.maskType !== 'NONE' || options.psf !== undefined || options.keepMaps;
   let seg: Int32Array | undefined;
   if (needSeg) {
-    seg = share ? new Int32Array(new SharedArrayBuffer(width * height * 4)) : new Int32Array(width * height);
+    if (filtOwned && !options.keepMaps) seg = new Int32Array(planes.filt.buffer, 0, width * height).fill(0);
+    else seg = share ? new Int32Array(new SharedArrayBuffer(width * height * 4)) : new Int32Array(width * height);
     objects.forEach((o, i) => {
       const px = o.pixels;
       for (let k = 0; k < px.length; k++) seg![px[k]] = i + 1;
