@@ -572,7 +572,10 @@ function finishDetection(
   let seg: Int32Array | undefined;
   if (needSeg) {
     if (filtOwned && !options.keepMaps) seg = new Int32Array(planes.filt.buffer, 0, width * height).fill(0);
-    else seg = share ? new Int32Array(new SharedArrayBuffer(width * height * 4)) : new Int32Array(width * height);
+    else
+      seg = share
+        ? new Int32Array(new SharedArrayBuffer(width * height * 4))
+        : new Int32Array(width * height);
     objects.forEach((o, i) => {
       const px = o.pixels;
       for (let k = 0; k < px.length; k++) seg![px[k]] = i + 1;

@@ -298,21 +298,7 @@ export function segmentImage(
   minArea: number,
 ): Component[] {
   const out: Component[] = [];
-  new LutzScanner().scan(
-    filt,
-    0,
-    width,
-    thresh,
-    threshMap,
-    0,
-    width,
-    0,
-    height,
-    width,
-    height,
-    minArea,
-    out,
-  );
+  new LutzScanner().scan(filt, 0, width, thresh, threshMap, 0, width, 0, height, width, height, minArea, out);
   return out;
 }
 
