@@ -1,8 +1,9 @@
 /**
  * Flux and position matching of a science image and a reference on the same grid, before
  * subtraction (RAPID's gain matching): isolated stars are cross-matched, the flux ratio is the
- * median of their flux ratios (with its uncertainty), and the median offset is the residual
- * registration error whose scatter is the astrometric noise of ZOGY's Scorr.
+ * mean of their flux ratios about the mode (ratioOfStars, with its uncertainty), and the median
+ * offset is the residual registration error whose scatter is the astrometric noise of ZOGY's
+ * Scorr.
  *
  * With too few matched stars the flux ratio falls back to the zero points; without zero points
  * (cutouts) it is estimated from the images themselves, by a robust regression of the
@@ -10,12 +11,14 @@
  */
 import { BadInputError } from '../util/errors.ts';
 import { convolveDirect } from './convolve.ts';
-import { robustSigma } from './stats.ts';
+import { halfSampleMode, robustSigma } from './stats.ts';
 
 export interface MatchStar {
   x: number;
   y: number;
   flux: number;
+  /** Signal-to-noise of the flux, when known (weights the flux ratio). */
+  snr?: number;
 }
 
 export type FluxRatioMethod = 'stars' | 'zeropoints' | 'images' | 'given';
@@ -94,6 +97,50 @@ export function crossMatch(
   return out;
 }
 
+/** Flux ratios' floor of relative error (PSF-model errors of bright stars' fluxes). */
+const RATIO_FLOOR = 0.02;
+
+/**
+ * The log flux ratio of matched sources and its error. Sources that changed between the images
+ * (a transient on its host, a variable star, a galaxy measured with a star's PSF) make a tail on
+ * one side of the ratios, which pulls their median: on a crowded simulated field, 7–10% in some
+ * images. So: the half-sample mode of the log ratios, then, twice, the mean of the sources
+ * consistent with it (within 3σ of their own noise, from their S/N, with a 2% floor), weighted
+ * by that noise. Without S/N, the sources' robust scatter stands for their noise.
+ */
+function ratioOfStars(pairs: readonly { s: MatchStar; r: MatchStar }[]): { log: number; error: number } {
+  // Work in log space: ratios are positive and their scatter is multiplicative.
+  const logs = pairs.map((p) => Math.log(p.s.flux / p.r.flux));
+  const spread = robustSigma(logs);
+  const sigma = pairs.map((p) =>
+    p.s.snr && p.r.snr ? Math.sqrt(p.s.snr ** -2 + p.r.snr ** -2 + RATIO_FLOOR ** 2) : spread,
+  );
+  let centre = halfSampleMode(logs);
+  let error = (1.2533 * spread) / Math.sqrt(logs.length);
+  for (let it = 0; it < 2; it++) {
+    let sw = 0;
+    let swl = 0;
+    let chi2 = 0;
+    let n = 0;
+    for (let i = 0; i < logs.length; i++) {
+      if (!(sigma[i] > 0) || Math.abs(logs[i] - centre) > 3 * sigma[i]) continue;
+      const w = sigma[i] ** -2;
+      sw += w;
+      swl += w * logs[i];
+      n++;
+    }
+    if (n < 3) break;
+    const mean = swl / sw;
+    for (let i = 0; i < logs.length; i++)
+      if (sigma[i] > 0 && Math.abs(logs[i] - centre) <= 3 * sigma[i])
+        chi2 += ((logs[i] - mean) / sigma[i]) ** 2;
+    centre = mean;
+    // The mean's error, scaled up when the sources scatter more than their noise says.
+    error = Math.sqrt(Math.max(1, chi2 / Math.max(1, n - 1)) / sw);
+  }
+  return { log: centre, error };
+}
+
 /**
  * Flux ratio and offsets from star lists (positions on the common grid, fluxes in each image's
  * units). Falls back to zero points with fewer than `minMatches` matches; returns
@@ -126,14 +173,10 @@ export function matchStars(
     };
   }
   if (pairs.length >= minMatches) {
-    const ratios = pairs.map((p) => p.s.flux / p.r.flux);
-    // Work in log space: ratios are positive and their scatter is multiplicative.
-    const logs = ratios.map(Math.log);
-    const m = median(logs);
-    const err = (1.2533 * robustSigma(logs)) / Math.sqrt(logs.length);
+    const r = ratioOfStars(pairs);
     return {
-      fluxRatio: Math.exp(m),
-      fluxRatioError: Math.exp(m) * err,
+      fluxRatio: Math.exp(r.log),
+      fluxRatioError: Math.exp(r.log) * r.error,
       method: 'stars',
       matches: pairs.length,
       ...offsets,
