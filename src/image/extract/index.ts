@@ -43,7 +43,7 @@ import { availableParallelism } from 'node:os';
 import { WorkerPool, workerUrl } from '../../util/pool.ts';
 import type { Image } from '../image.ts';
 import type { PsfModel } from '../psf/model.ts';
-import { backgroundAt, measureFwhm } from './analyse.ts';
+import { backgroundAt, measureFwhms } from './analyse.ts';
 import { classStar } from './classstar.ts';
 import { Cleaner } from './clean.ts';
 import { defaultConfig, type ExtractConfig, type FilterKernel, type NeuralNetwork } from './config.ts';
@@ -565,7 +565,7 @@ function finishDetection(
     }
   }
   const objects = cleaner ? cleaner.survivors() : kept;
-  for (const obj of objects) measureFwhm(obj, planes);
+  measureFwhms(objects, planes);
 
   // Segmentation of the surviving objects (for neighbour masking and the check-image).
   const needSeg = config.maskType !== 'NONE' || options.psf !== undefined || options.keepMaps;
