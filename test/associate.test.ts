@@ -5,11 +5,13 @@ import { associate, type Detection, seamTiles } from '../src/associate/associate
 import { setHeaderCards } from '../src/fits/edit.ts';
 import { encodeFits, parseFits, verifyBytes } from '../src/fits/index.ts';
 import {
+  apertureRatios,
   ForcedFlag,
   forcedErrorScale,
   forcedPhotometry,
   forcedPhotometryJoint,
   groupByDistance,
+  psfFluxFloor,
   templatePeaks,
   templateResidual,
 } from '../src/image/forced.ts';
@@ -350,6 +352,69 @@ describe('forced photometry', () => {
       ])[1].flags,
       ForcedFlag.OUTSIDE,
     );
+  });
+
+  test('PSF model floor: PSF fluxes checked against apertures; the model’s own error, pooled', () => {
+    // Sources on a grid 40 px apart, each drawn with its own Gaussian width (a PSF that varies),
+    // measured with one model: their PSF fluxes err by a few per cent, differently for each.
+    const gaussian = (s: number) => {
+      const d = new Float64Array(size * size);
+      for (let y = 0; y < size; y++)
+        for (let x = 0; x < size; x++)
+          d[y * size + x] = Math.exp(-((x - 7) ** 2 + (y - 7) ** 2) / (2 * s * s));
+      return psfFromImage(d, size, size);
+    };
+    const w = 400;
+    const r = new Random(91);
+    const gauss = () => Math.sqrt(-2 * Math.log(1 - r.uniform())) * Math.cos(2 * Math.PI * r.uniform());
+    const sky = (varying: boolean) => {
+      const data = new Float32Array(w * w);
+      const variance = new Float32Array(w * w).fill(25);
+      const points: { x: number; y: number; flux: number }[] = [];
+      for (let gy = 0; gy < 9; gy++)
+        for (let gx = 0; gx < 9; gx++) {
+          const p = { x: 25 + 40 * gx + r.uniform(), y: 25 + 40 * gy + r.uniform(), flux: 20000 };
+          points.push(p);
+          const stamp = (varying ? gaussian(1.0 + 0.4 * r.uniform()) : psf).stamp(p.x, p.y);
+          for (let j = 0; j < size; j++)
+            for (let i = 0; i < size; i++)
+              data[(Math.round(p.y) + j - 7) * w + Math.round(p.x) + i - 7] += p.flux * stamp[j * size + i];
+        }
+      // A faint source and a close pair: not checked.
+      points.push({ x: 45.2, y: 45.7, flux: 100 }, { x: 225.4, y: 228.9, flux: 20000 });
+      for (let k = 0; k < data.length; k++) data[k] += 5 * gauss();
+      return { image: { width: w, height: w, data, variance }, points };
+    };
+    const right = sky(false);
+    const fits = right.points.map((p) => forcedPhotometry(right.image, psf, p.x, p.y));
+    const checks = apertureRatios(right.image, psf, right.points, fits);
+    assert.equal(checks.filter((c) => c).length, 80, 'the grid but the source beside the pair');
+    assert.equal(checks[81], undefined, 'the faint one');
+    assert.equal(checks[82], undefined, 'one of the pair');
+    const ok = checks.filter((c) => c !== undefined);
+    assert.ok(
+      ok.every((c) => Math.abs(c.ratio) < 0.01),
+      'a right model agrees with the apertures',
+    );
+    assert.ok(psfFluxFloor(ok).fraction < 0.003, `floor ${psfFluxFloor(ok).fraction}`);
+    assert.equal(psfFluxFloor(ok.slice(0, 4)).fraction, 0, 'fewer than 5 checks: none');
+
+    const varying = sky(true);
+    const measured = varying.points.map((p) => forcedPhotometry(varying.image, psf, p.x, p.y));
+    const floor = psfFluxFloor(
+      apertureRatios(varying.image, psf, varying.points, measured).filter((c) => c !== undefined),
+    );
+    const sd = (v: number[]) => Math.sqrt(v.reduce((a, b) => a + b * b, 0) / v.length);
+    const bright = varying.points.slice(0, 81).map((p, i) => ({ p, f: measured[i] }));
+    const before = sd(bright.map(({ p, f }) => (f.flux - p.flux) / f.fluxErr));
+    const after = sd(
+      bright.map(({ p, f }) => (f.flux - p.flux) / Math.hypot(f.fluxErr, floor.fraction * f.flux)),
+    );
+    console.log(
+      `# PSF floor ${(100 * floor.fraction).toFixed(2)}% (${floor.samples} checks): pulls' rms ${before.toFixed(2)} → ${after.toFixed(2)}`,
+    );
+    assert.ok(floor.fraction > 0.01 && floor.samples >= 70, `floor ${floor.fraction}`);
+    assert.ok(before > 2 && after < 1.6, `pulls' rms ${before} → ${after}`);
   });
 
   test('template residual: the static scene left in a difference, as a fraction of the template flux', () => {

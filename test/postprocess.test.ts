@@ -224,19 +224,26 @@ describe('rapid postprocess', () => {
         `with an exact truth: ${line('hostless', hostless)}; ${line('on a galaxy', hosted)}`,
     );
     assert.ok(all.n >= 30, `only ${all.n} light-curve points`);
-    // Issue 9 asks for a pull σ of 1.0 ± 0.15; on galaxies, without blends, it is 1.46 (closing
-    // note). What is asserted: the errors are right where the truth is exact and no galaxy is
-    // under the source; on galaxies, σ < 2 and robust σ < 1.2 (2.86 and 1.37 when the objects'
-    // positions were the barycentres of their detections and PSF fits started wherever the
-    // windowed centroid slid to; robust 1.24 when neighbours were measured one at a time, 1.99
-    // without the template-residual term in the errors; a wrong PSF, position or scale gives
-    // robust σ of 5 and more).
+    // Issue 9 asks for a pull σ of 1.0 ± 0.15: on galaxies, without blends, it is 1.13 (robust
+    // 0.98) with the PSF model's floor in the errors (1.2% of the flux, measured on the run's
+    // images: PSF fluxes against apertures), 1.40 without it; 2.86 when the objects' positions
+    // were the barycentres of their detections and PSF fits started wherever the windowed
+    // centroid slid to; robust 1.99 without the template-residual term. A wrong PSF, position or
+    // scale gives robust σ of 5 and more.
     assert.ok(
       hostless.length >= 5 && hosted.length >= 30,
       `${hostless.length} + ${hosted.length} exact points`,
     );
     assert.ok(robust(hostless) < 1.5, line('hostless', hostless));
-    assert.ok(robust(hosted) < 1.2 && stats(hosted).sd < 2, line('on a galaxy', hosted));
+    assert.ok(robust(hosted) < 1.2 && Math.abs(stats(hosted).sd - 1) <= 0.15, line('on a galaxy', hosted));
+    // The floor the run measured, and re-running post-processing (first test) kept it.
+    const floors = (
+      outputs.postprocess2 as { forced: { psfFloor: Record<string, { fraction: number; samples: number }> } }
+    ).forced.psfFloor;
+    assert.ok(
+      floors.F158.samples >= 5 && floors.F158.fraction > 0 && floors.F158.fraction < 0.05,
+      JSON.stringify(floors),
+    );
   });
 });
 

@@ -201,13 +201,17 @@ async function registerBatch(db: Db, batch: Loaded[]): Promise<void> {
       const col = (f: (x: (typeof forced)[number]) => unknown) => forced.map(f);
       // Only objects that still exist: a measurement of an object merged away since is dropped.
       await tx.query(
-        `INSERT INTO forced_sources (object_id, diff_job_id, job_id, image_id, mjd, filter, x, y, flux, flux_err, flags)
-         SELECT u.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[], $6::text[],
-           $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::int[])
-           AS u(object_id, diff_job_id, job_id, image_id, mjd, filter, x, y, flux, flux_err, flags)
+        `INSERT INTO forced_sources (object_id, diff_job_id, job_id, image_id, mjd, filter, x, y, flux, flux_err, flags,
+           flux_err_fit, ap_ratio, ap_var)
+         SELECT u.object_id, u.diff_job_id, u.job_id, u.image_id, u.mjd, u.filter, u.x, u.y, u.flux, u.flux_err,
+           u.flags, u.flux_err, u.ap_ratio, u.ap_var
+         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[], $6::text[],
+           $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::int[], $12::float8[], $13::float8[])
+           AS u(object_id, diff_job_id, job_id, image_id, mjd, filter, x, y, flux, flux_err, flags, ap_ratio, ap_var)
          WHERE EXISTS (SELECT 1 FROM objects o WHERE o.id = u.object_id)
          ON CONFLICT (object_id, diff_job_id) DO UPDATE SET job_id = EXCLUDED.job_id, x = EXCLUDED.x,
-           y = EXCLUDED.y, flux = EXCLUDED.flux, flux_err = EXCLUDED.flux_err, flags = EXCLUDED.flags`,
+           y = EXCLUDED.y, flux = EXCLUDED.flux, flux_err = EXCLUDED.flux_err, flags = EXCLUDED.flags,
+           flux_err_fit = EXCLUDED.flux_err_fit, ap_ratio = EXCLUDED.ap_ratio, ap_var = EXCLUDED.ap_var`,
         [
           col((x) => x.f.objectId),
           col((x) => x.diffJob),
@@ -220,6 +224,8 @@ async function registerBatch(db: Db, batch: Loaded[]): Promise<void> {
           col((x) => num(x.f.flux)),
           col((x) => num(x.f.fluxErr)),
           col((x) => x.f.flags),
+          col((x) => num(x.f.apRatio ?? Number.NaN)),
+          col((x) => num(x.f.apVariance ?? Number.NaN)),
         ],
       );
     }

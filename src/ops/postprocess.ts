@@ -11,6 +11,10 @@
  * 3. Forced photometry and cutouts, as jobs (stage 3, pipeline `postprocess`), one per difference
  *    image that covers an object touched by the run: the executor runs them and the aggregator
  *    registers their `forced.fits` rows. A job whose inputs are unchanged is not run again.
+ * 4. The PSF model's floor: the jobs' checks of PSF fluxes against apertures, pooled over every
+ *    image of a filter (psfFluxFloor), give the models' relative flux error; each forced error
+ *    becomes the job's error (flux_err_fit) and that share of the flux in quadrature. Computed
+ *    from the stored checks every time, so running again changes nothing.
  *
  * Everything here is catalog and bookkeeping work; pixels are touched only by the jobs.
  */
@@ -20,6 +24,7 @@ import { type Association, associate, type Detection, seamTiles } from '../assoc
 import { LocalExecutor } from '../exec/local.ts';
 import type { ExecutorSummary } from '../exec/types.ts';
 import { setHeaderCards } from '../fits/edit.ts';
+import { type ApertureRatio, type PsfFluxFloor, psfFluxFloor } from '../image/forced.ts';
 import { canonicalJson, configHash, parseResult, toJson, validateManifest } from '../pipeline/manifest.ts';
 import { RESULT_NAME, SOFTWARE, type StoreRouter } from '../pipeline/runner.ts';
 import {
@@ -79,6 +84,8 @@ export interface PostprocessSummary {
     executed?: ExecutorSummary;
     registered: number;
     measurements: number;
+    /** Per filter: the PSF model's relative flux error added to forced errors, and its checks. */
+    psfFloor?: Record<string, PsfFluxFloor>;
   };
   seconds: { stamp: number; associate: number; forced: number };
   exitCode: number;
@@ -117,6 +124,7 @@ export async function postprocess(db: Db, o: PostprocessOptions): Promise<Postpr
   });
   const t2 = performance.now();
   const forced = await forcedPhotometry(db, run, o);
+  forced.psfFloor = await applyPsfFloor(db);
   const t3 = performance.now();
   const failed = forced.executed ? forced.executed.failed + forced.executed.interrupted : 0;
   return {
@@ -604,4 +612,30 @@ async function forcedPhotometry(
   );
   summary.measurements = Number(n[0].n);
   return summary;
+}
+
+// ---- 4. the PSF model's floor ------------------------------------------------------------------
+
+/** Pool the aperture checks per filter and set every forced error to the job's (+) the floor. */
+async function applyPsfFloor(db: Db): Promise<Record<string, PsfFluxFloor>> {
+  const rows = await db.query<{ filter: string; ap_ratio: number; ap_var: number }>(
+    `SELECT filter, ap_ratio, ap_var FROM forced_sources
+     WHERE ap_ratio IS NOT NULL AND ap_ratio = ap_ratio AND ap_var IS NOT NULL AND ap_var = ap_var`,
+  );
+  const byFilter = new Map<string, ApertureRatio[]>();
+  for (const r of rows)
+    byFilter.set(r.filter, [...(byFilter.get(r.filter) ?? []), { ratio: r.ap_ratio, variance: r.ap_var }]);
+  const floors: Record<string, PsfFluxFloor> = {};
+  for (const [filter, checks] of byFilter) floors[filter] = psfFluxFloor(checks);
+  const filters = Object.keys(floors);
+  await db.query(
+    `UPDATE forced_sources f
+     SET flux_err = CASE WHEN f.flux IS NULL THEN f.flux_err_fit
+       ELSE sqrt(f.flux_err_fit ^ 2 + (coalesce(u.fraction, 0) * f.flux) ^ 2) END
+     FROM (SELECT DISTINCT filter FROM forced_sources) d
+     LEFT JOIN unnest($1::text[], $2::float8[]) AS u(filter, fraction) ON u.filter = d.filter
+     WHERE f.filter = d.filter AND f.flux_err_fit IS NOT NULL`,
+    [filters, filters.map((k) => floors[k].fraction)],
+  );
+  return floors;
 }

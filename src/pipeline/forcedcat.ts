@@ -1,6 +1,8 @@
 /**
  * `forced.fits`, the post-processing job's forced photometry: a FITS binary table (FORCED) with
  * one row per object inside the difference image. Written by the job, read by the aggregator.
+ * APRATIO and APVAR check the row's PSF flux against an aperture (apertureRatios; NaN for rows
+ * too faint or crowded to tell); tables written before them read as NaN.
  */
 import { encodeFits, Header, parseFits, readTable } from '../fits/index.ts';
 import type { ErrorScale, TemplateResidual } from '../image/forced.ts';
@@ -15,6 +17,9 @@ export interface ForcedRow {
   chi2: number;
   npix: number;
   flags: number;
+  /** PSF flux / aperture flux − 1 and its noise variance (NaN when not checked). */
+  apRatio?: number;
+  apVariance?: number;
 }
 
 export function encodeForcedTable(
@@ -48,6 +53,8 @@ export function encodeForcedTable(
           { name: 'CHI2', data: f64((r) => r.chi2) },
           { name: 'NPIX', data: Int32Array.from(rows, (r) => r.npix) },
           { name: 'FLAGS', data: Int32Array.from(rows, (r) => r.flags) },
+          { name: 'APRATIO', data: f64((r) => r.apRatio ?? Number.NaN) },
+          { name: 'APVAR', data: f64((r) => r.apVariance ?? Number.NaN) },
         ],
       },
     ],
@@ -71,6 +78,9 @@ export function decodeForcedTable(bytes: Uint8Array, where: string): ForcedRow[]
     'NPIX',
     'FLAGS',
   ].map(col);
+  const optional = (name: string) => (t.names.some((n) => n.toUpperCase() === name) ? col(name) : undefined);
+  const apRatio = optional('APRATIO');
+  const apVar = optional('APVAR');
   return Array.from({ length: t.nrows }, (_, i) => ({
     objectId: Number(id[i]),
     x: Number(x[i]),
@@ -80,5 +90,7 @@ export function decodeForcedTable(bytes: Uint8Array, where: string): ForcedRow[]
     chi2: Number(chi2[i]),
     npix: Number(npix[i]),
     flags: Number(flags[i]),
+    apRatio: apRatio ? Number(apRatio[i]) : Number.NaN,
+    apVariance: apVar ? Number(apVar[i]) : Number.NaN,
   }));
 }

@@ -7,11 +7,18 @@
  * one row per object inside the image, objects within half a PSF stamp of each other fitted
  * together; FLUXERR includes the error scale measured on the image,
  * ERRSCALE in the table's header, and what the static scene under the object leaves in the
- * difference, ERRTMPL × the template's PSF flux there) and `cutouts.json` ({ "<sourceId>": { science,
+ * difference, ERRTMPL × the template's PSF flux there; APRATIO and APVAR, the PSF flux checked
+ * against a 3-FWHM aperture where the object is bright and alone) and `cutouts.json` ({ "<sourceId>": { science,
  * template, difference } }, each a base64 gzipped FITS stamp with its WCS).
  */
 import { readFits } from '../fits/index.ts';
-import { ForcedFlag, forcedErrorScale, forcedPhotometryMany, templateResidual } from '../image/forced.ts';
+import {
+  apertureRatios,
+  ForcedFlag,
+  forcedErrorScale,
+  forcedPhotometryMany,
+  templateResidual,
+} from '../image/forced.ts';
 import { psfFromFits } from '../image/psf/index.ts';
 import { median, regularSample } from '../image/stats.ts';
 import { ExitCode } from '../util/errors.ts';
@@ -52,11 +59,20 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
       errorScale: errors.scale,
       residual: { fraction: residual.fraction, template: template.image, background: templateLevel },
     });
+    // Checks of the PSF model against apertures, pooled over images by `rapid postprocess`.
+    const checks = apertureRatios(diff, psf, points, fluxes);
     const out: ForcedRow[] = [];
     m.objects.forEach((o, i) => {
       // Objects the image does not cover are not rows: the planner only knows footprints roughly.
       if (fluxes[i].flags & ForcedFlag.OUTSIDE) return;
-      out.push({ objectId: o.objectId, x: points[i].x, y: points[i].y, ...fluxes[i] });
+      out.push({
+        objectId: o.objectId,
+        x: points[i].x,
+        y: points[i].y,
+        ...fluxes[i],
+        apRatio: checks[i]?.ratio,
+        apVariance: checks[i]?.variance,
+      });
     });
     return out;
   });
