@@ -628,13 +628,14 @@ async function applyPsfFloor(db: Db): Promise<Record<string, PsfFluxFloor>> {
   const floors: Record<string, PsfFluxFloor> = {};
   for (const [filter, checks] of byFilter) floors[filter] = psfFluxFloor(checks);
   const filters = Object.keys(floors);
+  // Only rows whose error changes are written: at survey scale most keep theirs from run to run.
   await db.query(
-    `UPDATE forced_sources f
-     SET flux_err = CASE WHEN f.flux IS NULL THEN f.flux_err_fit
-       ELSE sqrt(f.flux_err_fit ^ 2 + (coalesce(u.fraction, 0) * f.flux) ^ 2) END
-     FROM (SELECT DISTINCT filter FROM forced_sources) d
-     LEFT JOIN unnest($1::text[], $2::float8[]) AS u(filter, fraction) ON u.filter = d.filter
-     WHERE f.filter = d.filter AND f.flux_err_fit IS NOT NULL`,
+    `UPDATE forced_sources f SET flux_err = e.err
+     FROM (SELECT s.id, sqrt(s.flux_err_fit ^ 2 + (coalesce(u.fraction, 0) * coalesce(s.flux, 0)) ^ 2) AS err
+           FROM forced_sources s
+           LEFT JOIN unnest($1::text[], $2::float8[]) AS u(filter, fraction) ON u.filter = s.filter
+           WHERE s.flux_err_fit IS NOT NULL) e
+     WHERE f.id = e.id AND f.flux_err IS DISTINCT FROM e.err`,
     [filters, filters.map((k) => floors[k].fraction)],
   );
   return floors;
