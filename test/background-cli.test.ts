@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readFits, readImage, writeFits } from '../src/fits/index.ts';
-import { rapid, SHARED } from './support/cli.ts';
+import { rapid, TEST_DATA } from './support/cli.ts';
 
-const NTT = join(SHARED, 'data/real/sep-ntt');
+const NTT = join(TEST_DATA, 'real/sep-ntt');
 
 test('rapid background writes the background and RMS maps (SourceExtractor defaults)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rapid-bkg-cli-'));

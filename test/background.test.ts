@@ -14,10 +14,10 @@ import {
 import { type Image, MaskBit } from '../src/image/image.ts';
 import { sharedFloat32, WorkerPool } from '../src/image/workers.ts';
 import { BadInputError } from '../src/util/errors.ts';
-import { SHARED } from './support/cli.ts';
+import { TEST_DATA } from './support/cli.ts';
 import { hasPythonModule, requireTool, runPython } from './support/tools.ts';
 
-const NTT = join(SHARED, 'data/real/sep-ntt');
+const NTT = join(TEST_DATA, 'real/sep-ntt');
 
 async function readPlane(path: string): Promise<Image> {
   const img = readImage((await readFits(path)).firstImage());

@@ -11,10 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import { Header } from '../src/fits/header.ts';
 import { readFits, readImage, readTable, writeFits } from '../src/fits/index.ts';
 import { parseAsciiCatalog } from '../src/image/extract/index.ts';
-import { rapid, SHARED } from './support/cli.ts';
+import { rapid, TEST_DATA } from './support/cli.ts';
 import { requireTool } from './support/tools.ts';
 
-const NTT = join(SHARED, 'data/real/sep-ntt');
+const NTT = join(TEST_DATA, 'real/sep-ntt');
 let dir: string;
 
 before(async () => {

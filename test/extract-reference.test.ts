@@ -1,7 +1,7 @@
 /**
  * Cross-checks of source extraction against SourceExtractor:
  *
- * 1. The NTT image (../shared/data/real/sep-ntt) with its default.sex and default.param against
+ * 1. The NTT image (test/data/real/sep-ntt) with its default.sex and default.param against
  *    SourceExtractor's own catalog image.cat: ≥ 63 of 65 objects within 0.5 px, FLUX_APER within
  *    0.5% and FLUX_AUTO within 2% (medians), FLAGS identical for ≥ 95% of the matches.
  * 2. The ASCII_HEAD header of every supported column, byte for byte against source-extractor's.
@@ -30,10 +30,10 @@ import {
 import type { PsfModel } from '../src/image/psf/model.ts';
 import { type PhaseStamps, phaseStamps } from '../src/sim/psf.ts';
 import { simulateSurvey } from '../src/sim/simulate.ts';
-import { SHARED } from './support/cli.ts';
+import { TEST_DATA } from './support/cli.ts';
 import { hasCommand, requireTool, run } from './support/tools.ts';
 
-const NTT = join(SHARED, 'data/real/sep-ntt');
+const NTT = join(TEST_DATA, 'real/sep-ntt');
 const CONF = '/usr/share/source-extractor';
 
 let dir: string;

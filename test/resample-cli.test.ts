@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readFits, readImage, writeFits } from '../src/fits/index.ts';
-import { rapid, SHARED } from './support/cli.ts';
+import { rapid, TEST_DATA } from './support/cli.ts';
 import { apertureFlux, cameraSip, renderStars, tanWcs } from './support/starfield.ts';
 
 const CENTRE = { ra: 210.3, dec: 54.3 };
@@ -66,7 +66,7 @@ test('rapid resample: no WCS, no overlap, missing file, bad kernel', async () =>
     const out = join(dir, 'out.fits');
     const noWcs = rapid([
       'resample',
-      join(SHARED, 'data/real/sep-ntt/image.fits'),
+      join(TEST_DATA, 'real/sep-ntt/image.fits'),
       '--onto',
       onto,
       '--out',

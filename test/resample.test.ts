@@ -9,7 +9,7 @@ import { resample } from '../src/image/resample.ts';
 import { cleanBlocks } from '../src/image/resample-kernel.ts';
 import { BadInputError } from '../src/util/errors.ts';
 import { Wcs } from '../src/wcs/index.ts';
-import { SHARED } from './support/cli.ts';
+import { TEST_DATA } from './support/cli.ts';
 import {
   apertureFlux,
   cameraSip,
@@ -22,7 +22,7 @@ import {
 import { runSwarp } from './support/swarp.ts';
 import { requireTool } from './support/tools.ts';
 
-const DECAM = join(SHARED, 'data/real/decam-sfft/input_data');
+const DECAM = join(TEST_DATA, 'real/decam-sfft/input_data');
 async function writeImage(
   path: string,
   data: Float32Array | Float64Array,

@@ -15,7 +15,7 @@ import { type SubtractResult, subtract } from '../src/pipeline/subtract.ts';
 import { phaseStamps } from '../src/sim/psf.ts';
 import { psfNoiseArea } from '../src/sim/render.ts';
 import { simulateSurvey } from '../src/sim/simulate.ts';
-import { rapid, SHARED } from './support/cli.ts';
+import { rapid, TEST_DATA } from './support/cli.ts';
 import { makePair, type Pair } from './support/pairs.ts';
 import { requireTool } from './support/tools.ts';
 
@@ -167,7 +167,7 @@ for (const [label, fwhm, m50Tolerance] of [
 }
 
 describe('ZOGY on real DECam data', () => {
-  const D = join(SHARED, 'data/real/decam-sfft');
+  const D = join(TEST_DATA, 'real/decam-sfft');
   /** Mean of a group's frames (they share one grid). */
   async function stack(prefix: string, letters: string) {
     let data: Float32Array | undefined;

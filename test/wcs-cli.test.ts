@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { Header } from '../src/fits/header.ts';
-import { rapid, SHARED } from './support/cli.ts';
+import { rapid, TEST_DATA } from './support/cli.ts';
 import { separation, WCS_DATA } from './support/wcs.ts';
 
 const IRAC = join(WCS_DATA, 'irac_sip.hdr');
@@ -64,7 +64,7 @@ describe('rapid wcs pix2sky', () => {
   });
 
   test('a real TPV image (DECam): the documented centre', () => {
-    const file = join(SHARED, 'data/real/decam-sfft/input_data/DEC-OBS04a.mini.fits');
+    const file = join(TEST_DATA, 'real/decam-sfft/input_data/DEC-OBS04a.mini.fits');
     const r = rapid(['wcs', 'pix2sky', file, '128.9', '127.7', '--json']);
     assert.equal(r.status, 0, r.stderr);
     const p = json(r.stdout);
@@ -138,7 +138,7 @@ describe('rapid wcs errors', () => {
   });
 
   test('no celestial WCS, bad numbers, positions off the projection: exit 65 with one line', () => {
-    const noWcs = rapid(['wcs', 'pix2sky', join(SHARED, 'data/real/sep-ntt/image.fits'), '1', '1']);
+    const noWcs = rapid(['wcs', 'pix2sky', join(TEST_DATA, 'real/sep-ntt/image.fits'), '1', '1']);
     assert.equal(noWcs.status, 65);
     assert.match(noWcs.stderr, /no HDU has a celestial WCS/);
     const bad = rapid(['wcs', 'pix2sky', IRAC, 'abc', '0']);

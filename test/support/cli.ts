@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
+/** The project's test data (test/data; README.md there gives each file's origin). */
+export const TEST_DATA = fileURLToPath(new URL('../data/', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/rapid.js', import.meta.url));
 
 export interface CliResult {

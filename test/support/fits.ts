@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-export const CONFORMANCE = fileURLToPath(new URL('../../../shared/data/fits-conformance/', import.meta.url));
-export const SHARED_DATA = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
+export const CONFORMANCE = fileURLToPath(new URL('../data/fits-conformance/', import.meta.url));
 
 /** A fresh temporary folder, removed when the test ends. */
 export function tempDir(t: TestContext): string {

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Header } from '../../src/fits/header.ts';
 import { Poly2 } from '../../src/wcs/index.ts';
-import { SHARED } from './cli.ts';
+import { TEST_DATA } from './cli.ts';
 import { run, runPython } from './tools.ts';
 
-export const WCS_DATA = join(SHARED, 'data', 'wcs-headers');
+export const WCS_DATA = join(TEST_DATA, 'wcs-headers');
 
 /** The reference headers of the issue, with the image size used when the header has none. */
 export const REFERENCE_HEADERS = [
