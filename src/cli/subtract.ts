@@ -7,7 +7,7 @@ import type { PsfModel } from '../image/psf/model.ts';
 import { loadImage, openFits } from '../pipeline/load.ts';
 import { sha256, subtractionProducts } from '../pipeline/products.ts';
 import { DEFAULT_SUBTRACT, type SubtractImage, subtract } from '../pipeline/subtract.ts';
-import { BadInputError } from '../util/errors.ts';
+import { BadInputError, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
 import { parseNumber, printJson } from './options.ts';
 
@@ -44,12 +44,21 @@ export function registerSubtractCommands(program: Command): void {
     .option('--sci-gain <g>', 'science gain, e⁻ per unit (default: the GAIN card)')
     .option('--ref-gain <g>', 'reference gain (default: the GAIN card)')
     .option('--flux-ratio <r>', 'science/reference flux ratio, instead of measuring it')
+    .option(
+      '--astrometric-sigma <px>',
+      'registration noise in pixels when too few bright stars measure it (default 0.2)',
+    )
     .option('--aligned', 'the images share one pixel grid (cutouts without a WCS): no resampling')
     .option('--threshold <sigma>', '|Scorr| detection threshold', String(DEFAULT_SUBTRACT.detectThreshold))
     .option(
       '--coverage-threshold <frames>',
       'mask reference pixels with less coverage',
       String(DEFAULT_SUBTRACT.coverageThreshold),
+    )
+    .option(
+      '--cosmic-rays <mode>',
+      "'search' the science image for cosmic rays, or 'none' when they were removed or flagged upstream (Roman's ramp fitting, a data-quality image)",
+      DEFAULT_SUBTRACT.cosmicRays ? 'search' : 'none',
     )
     .option('--json', 'print the QA summary as JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
@@ -85,12 +94,17 @@ export function registerSubtractCommands(program: Command): void {
           : undefined,
       };
       const fluxRatio = num('fluxRatio');
+      const crMode = String(opts.cosmicRays);
+      if (crMode !== 'search' && crMode !== 'none')
+        throw new UsageError(`--cosmic-rays must be 'search' or 'none', got '${crMode}'`);
       const timings: Record<string, number> = {};
       const result = await subtract(
         science,
         reference,
         {
           aligned: Boolean(opts.aligned),
+          cosmicRays: crMode === 'search',
+          astrometricSigma: num('astrometricSigma'),
           fluxRatio,
           detectThreshold: parseNumber(String(opts.threshold), '--threshold'),
           coverageThreshold: parseNumber(String(opts.coverageThreshold), '--coverage-threshold'),
@@ -105,6 +119,7 @@ export function registerSubtractCommands(program: Command): void {
           return v;
         },
       );
+      for (const w of result.warnings) console.error(`rapid: warning: ${w}`);
       const out = String(opts.out);
       await mkdir(out, { recursive: true });
       const zeroPoint =
@@ -116,7 +131,7 @@ export function registerSubtractCommands(program: Command): void {
         await rename(`${path}.tmp`, path);
         written.push({ name: p.name, kind: p.kind, bytes: p.bytes.length, sha256: sha256(p.bytes) });
       }
-      const summary = { qa: result.qa, timings, products: written };
+      const summary = { qa: result.qa, warnings: result.warnings, timings, products: written };
       if (opts.json) printJson(summary);
       else {
         console.log(

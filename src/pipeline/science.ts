@@ -89,6 +89,7 @@ export async function runScienceJob(manifest: ScienceManifest, ctx: JobContext):
     },
     (name, fn) => ctx.step(name, fn),
   );
+  for (const w of result.warnings) ctx.log.warn(w);
   await ctx.step('write-products', async () => {
     for (const p of subtractionProducts(result, sci.header, scienceWcs, manifest.science.zeroPoint)) {
       await ctx.writeProduct(p.name, p.bytes, KIND_OF.get(p.name) ?? p.kind);

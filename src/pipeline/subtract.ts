@@ -12,7 +12,15 @@ import { estimateBackgroundThreaded } from '../image/background.ts';
 import { type ExtractConfig, extractSources, type Source } from '../image/extract/index.ts';
 import { type Image, MaskBit } from '../image/image.ts';
 import { buildMask } from '../image/masks.ts';
-import { fluxRatioFromImages, type MatchResult, matchStars } from '../image/match.ts';
+import {
+  fluxRatioFromImages,
+  type MatchResult,
+  matchStars,
+  NoSharedSignalError,
+  psfMismatchFromImages,
+  shiftFromImages,
+} from '../image/match.ts';
+import { BroadenedPsf } from '../image/psf/broadened.ts';
 import { estimatePsf, measureStars, type PsfEstimate, type StarFit } from '../image/psf/index.ts';
 import type { PsfModel } from '../image/psf/model.ts';
 import { type ResampleKernelName, resample } from '../image/resample.ts';
@@ -65,6 +73,11 @@ export interface SubtractConfig {
   /** Star match radius (px) and the matches needed for a star-based flux ratio (RAPID: 1, 20). */
   matchRadius: number;
   minMatches: number;
+  /**
+   * Registration noise (px) when fewer than ten bright stars measure it; default 0.2. Images
+   * registered upstream (survey cutouts) can be given less.
+   */
+  astrometricSigma?: number;
   /** Look for cosmic rays in the science image. */
   cosmicRays: boolean;
   vetting: VettingConfig;
@@ -102,6 +115,8 @@ export interface SubtractResult {
   match: MatchResult;
   sources: DiffSource[];
   qa: Record<string, number | string>;
+  /** What the subtraction had to assume (missing metadata, an assumed flux ratio), for the log. */
+  warnings: string[];
 }
 
 export type StepRunner = <T>(name: string, fn: () => Promise<T> | T) => Promise<T>;
@@ -349,7 +364,10 @@ export async function subtract(
   });
 
   const stars: { science: StarFit[]; reference: StarFit[] } = { science: [], reference: [] };
-  const match = await step('match', () => {
+  const warnings: string[] = [];
+  let psfBroadening: { image: string; sigma: number } | undefined;
+  let shiftMethod = 'stars';
+  const match = await step('match', async () => {
     // Stars from the PSF fits; offsets from the brightest (centroid noise is not registration noise).
     const sStars = measureStars(science.image, psfs.science.psf, { saturation: sciSat, gain: sciGain });
     const rStars = measureStars({ width, height, data: ref.data }, psfs.reference.psf, {
@@ -378,11 +396,13 @@ export async function subtract(
     m =
       bright.matches >= 10
         ? { ...m, sigmaX: Math.min(bright.sigmaX, 0.3), sigmaY: Math.min(bright.sigmaY, 0.3) }
-        : { ...m, sigmaX: 0.2, sigmaY: 0.2 };
+        : { ...m, sigmaX: c.astrometricSigma ?? 0.2, sigmaY: c.astrometricSigma ?? 0.2 };
     if (m.method === 'images') {
       const cx = Math.round(width / 2);
       const cy = Math.round(height / 2);
-      const r = fluxRatioFromImages(
+      // Without stars the PSF models went unchecked too (a cutout's one FWHM given for both
+      // images): the pixels tell whether one image is broader than its model.
+      const mismatch = await psfMismatchFromImages(
         sciSub,
         refSub,
         width,
@@ -392,7 +412,59 @@ export async function subtract(
         sigmaN,
         sigmaR,
       );
-      m = { ...m, fluxRatio: r.fluxRatio, fluxRatioError: r.fluxRatioError };
+      if (mismatch.broader !== 'none') {
+        const side = psfs[mismatch.broader];
+        const before = side.psf.fwhm(cx, cy);
+        side.psf = new BroadenedPsf(side.psf, mismatch.sigma);
+        psfBroadening = { image: mismatch.broader, sigma: mismatch.sigma };
+        warnings.push(
+          `the ${mismatch.broader} image is broader than its PSF model: broadened by a Gaussian of σ ${mismatch.sigma.toFixed(1)} px (FWHM ${before.toFixed(2)} → ${side.psf.fwhm(cx, cy).toFixed(2)} px; residual scatter ${mismatch.scatterBefore.toFixed(2)} → ${mismatch.scatterAfter.toFixed(2)})`,
+        );
+      }
+      // No bright stars for the offset either: the shared signal gives it, and its uncertainty
+      // is the registration noise (0.2 px assumed would silence transients on bright nuclei).
+      if (bright.matches < 3) {
+        const shift = await shiftFromImages(
+          sciSub,
+          refSub,
+          width,
+          height,
+          psfs.science.psf.stamp(cx, cy),
+          psfs.reference.psf.stamp(cx, cy),
+          sigmaN,
+          sigmaR,
+        );
+        if (shift) {
+          // The offset itself is not applied: a first-order fit through PSF models that are
+          // themselves uncertain is biased (0.7 px on DECam stacks known to share one grid).
+          // It bounds the registration noise instead: no less than the offset the pixels
+          // suggest nor its uncertainty, 0.02 px at least, and no more than the default.
+          const sigma = (d: number, e: number) =>
+            Math.min(c.astrometricSigma ?? 0.2, Math.max(Math.hypot(d, e), 0.02));
+          m = { ...m, sigmaX: sigma(shift.dx, shift.sigmaX), sigmaY: sigma(shift.dy, shift.sigmaY) };
+          shiftMethod = 'images';
+        }
+      }
+      try {
+        const r = await fluxRatioFromImages(
+          sciSub,
+          refSub,
+          width,
+          height,
+          psfs.science.psf.stamp(cx, cy),
+          psfs.reference.psf.stamp(cx, cy),
+          sigmaN,
+          sigmaR,
+        );
+        m = { ...m, fluxRatio: r.fluxRatio, fluxRatioError: r.fluxRatioError };
+      } catch (err) {
+        if (!(err instanceof NoSharedSignalError)) throw err;
+        // Cutouts of a survey's alert stream (a transient alone, or a variable star alone) hold
+        // nothing to measure the ratio on; their template is usually on the science's scale.
+        // Assumed, never silently: the warning, the QA values and the products' FLXRMETH say so.
+        warnings.push(`${err.message}; assuming a flux ratio of 1 (the images on one flux scale)`);
+        m = { ...m, fluxRatio: 1, fluxRatioError: Number.NaN, method: 'assumed' };
+      }
     }
     return m;
   });
@@ -450,6 +522,7 @@ export async function subtract(
     dy: match.dy,
     sigmaX: match.sigmaX,
     sigmaY: match.sigmaY,
+    offsetMethod: shiftMethod,
     scienceFwhm: psfs.science.psf.fwhm(width / 2, height / 2),
     referenceFwhm: psfs.reference.psf.fwhm(width / 2, height / 2),
     scienceBackgroundRms: sigmaN,
@@ -458,6 +531,8 @@ export async function subtract(
     validFraction: valid / n,
     scorrStd: robustSigma(scorrValues),
     cosmicRayPixels: sc,
+    psfBroadened: psfBroadening?.image ?? 'none',
+    psfBroadeningSigma: psfBroadening?.sigma ?? 0,
     sources: sources.length,
     positiveSources: sources.filter((s) => s.sign > 0).length,
     vettedSources: sources.filter((s) => s.vetFlags === 0).length,
@@ -477,6 +552,7 @@ export async function subtract(
     match,
     sources,
     qa,
+    warnings,
   };
 }
 
