@@ -53,7 +53,7 @@ test('rapid background: errors and their exit codes', async () => {
     await writeFits(nan, [{ data: new Float32Array(64 * 64).fill(Number.NaN), shape: [64, 64] }]);
     const r = rapid(['background', nan, '--out', out]);
     assert.equal(r.status, 65);
-    assert.match(r.stderr, /masked or NaN/);
+    assert.match(r.stderr, /no valid pixels \(all NaN or BLANK\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -57,6 +57,7 @@ import { StampPsf } from '../image/extract/psfstamp.ts';
 import type { Image } from '../image/image.ts';
 import type { PsfModel } from '../image/psf/model.ts';
 import { defaultPool, isShared, sharedFloat32 } from '../image/workers.ts';
+import { loadImage as loadExposure } from '../pipeline/load.ts';
 import { BadInputError, MissingInputError, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
 
@@ -116,45 +117,11 @@ interface LoadedImage {
   file: string;
 }
 
-/** Pixels of the chosen (or first) image HDU as Float32, with the headers to search. */
+/** The exposure as every command reads it (loadImage), with the headers to search. */
 async function loadImage(path: string, hdu: number | undefined): Promise<LoadedImage> {
-  const fits = await readFits(path);
-  const h = hdu === undefined ? fits.firstImage() : fits.hdu(hdu);
   // In shared memory: the background's threads read it without a copy.
-  const img = readImage(h, { shared: true });
-  if (img.shape.length < 2 || img.width < 1 || img.height < 1) {
-    throw new BadInputError(`${path}: HDU ${h.index} holds no two-dimensional image`);
-  }
-  if (img.shape.length > 2 && img.shape.slice(2).some((n) => n > 1)) {
-    throw new BadInputError(`${path}: HDU ${h.index} is a cube (${img.shape.join('×')}); give a 2-D image`);
-  }
-  const n = img.width * img.height;
-  const src = img.data;
-  // Float pixels are used as read (they are ours to change); others are converted once.
-  let data: Float32Array;
-  if (src instanceof Float32Array && src.length === n) data = src;
-  else if (src instanceof BigInt64Array || src instanceof BigUint64Array)
-    data = Float32Array.from(src.subarray(0, n), Number);
-  else data = Float32Array.from((src as Exclude<typeof src, BigInt64Array | BigUint64Array>).subarray(0, n));
-  // Integer BLANK pixels have no data.
-  if (img.blank !== undefined && !(src instanceof Float32Array || src instanceof Float64Array)) {
-    const blank = Number(img.blank);
-    for (let i = 0; i < n; i++) if (Number(src[i]) === blank) data[i] = Number.NaN;
-  }
-  let valid = false;
-  for (let i = 0; i < n; i++) {
-    if (!Number.isNaN(data[i])) {
-      valid = true;
-      break;
-    }
-  }
-  if (!valid) throw new BadInputError(`${path}: HDU ${h.index} has no valid pixels (all NaN or BLANK)`);
-  return {
-    image: { width: img.width, height: img.height, data },
-    header: img.header,
-    primary: fits.hdus[0].header,
-    file: path,
-  };
+  const loaded = await loadExposure(path, hdu, { shared: true });
+  return { image: loaded.image, header: loaded.header, primary: loaded.fits.hdus[0].header, file: path };
 }
 
 /** A header value from the image HDU, else the primary HDU. */

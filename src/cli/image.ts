@@ -12,23 +12,13 @@ import { estimateBackground } from '../image/background.ts';
 import { type CoaddFrame, coadd, type TargetGrid, tileGrid } from '../image/coadd.ts';
 import type { Image } from '../image/image.ts';
 import { RESAMPLE_KERNELS, type ResampleKernelName, resample } from '../image/resample.ts';
+import type { ExposureMetadata } from '../instrument/exposure.ts';
 import { diskFrameStore } from '../pipeline/frame-store.ts';
 import { effectiveHeader, loadImage, openFits } from '../pipeline/load.ts';
 import { DEFAULT_NSIDE } from '../sky/tiles.ts';
 import { BadInputError, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
 import { parseIndex, parseNumber, printJson } from './options.ts';
-
-/** Zero-point keywords, in order of preference (ZPTMAG: our simulator's and RAPID's). */
-const ZERO_POINT_KEYS = ['ZPTMAG', 'MAGZP', 'MAGZPT', 'ZEROPT', 'ZP'];
-
-function zeroPointOf(header: Header): number | undefined {
-  for (const k of ZERO_POINT_KEYS) {
-    const v = header.optionalNumber(k);
-    if (v !== undefined) return v;
-  }
-  return undefined;
-}
 
 function wcsOf(header: Header, path: string): Wcs {
   if (!hasCelestialAxes(header)) {
@@ -40,7 +30,9 @@ function wcsOf(header: Header, path: string): Wcs {
 }
 
 /** Pixels, WCS and the optional VARIANCE and MASK extensions of a FITS file. */
-async function loadWithPlanes(path: string): Promise<{ image: Image; header: Header; wcs: Wcs }> {
+async function loadWithPlanes(
+  path: string,
+): Promise<{ image: Image; header: Header; wcs: Wcs; metadata: ExposureMetadata }> {
   const loaded = await loadImage(path);
   const planes: { variance?: Float32Array; mask?: Uint8Array } = {};
   for (const h of loaded.fits.hdus) {
@@ -55,7 +47,12 @@ async function loadWithPlanes(path: string): Promise<{ image: Image; header: Hea
     if (name === 'VARIANCE') planes.variance = Float32Array.from(img.data as ArrayLike<number>);
     else planes.mask = Uint8Array.from(img.data as ArrayLike<number>);
   }
-  return { image: { ...loaded.image, ...planes }, header: loaded.header, wcs: wcsOf(loaded.header, path) };
+  return {
+    image: { ...loaded.image, ...planes },
+    header: loaded.header,
+    wcs: wcsOf(loaded.header, path),
+    metadata: loaded.metadata,
+  };
 }
 
 /** Target grid from a FITS file or header: its WCS and NAXIS1 × NAXIS2. */
@@ -219,12 +216,12 @@ export function registerImageCommands(program: Command): void {
         const frames: CoaddFrame[] = inputs.map((path) => ({
           name: path,
           load: async () => {
-            const { image, header, wcs } = await loadWithPlanes(path);
+            const { image, wcs, metadata } = await loadWithPlanes(path);
             return {
               image,
               wcs,
-              zeroPoint: zeroPointOf(header),
-              saturation: header.optionalNumber('SATURATE'),
+              zeroPoint: metadata.zeroPoint,
+              saturation: metadata.saturation,
             };
           },
         }));

@@ -22,7 +22,7 @@ export function registerPsfCommands(program: Command): void {
     .option('--degree <d>', 'polynomial degree of the variation over the image (0, 1, 2)', '0')
     .option('--size <px>', 'PSF stamp side in pixels (odd)', '25')
     .option('--hdu <n>', 'HDU holding the image (index or EXTNAME); default: the first image')
-    .option('--saturation <level>', 'saturation level (default: the SATURATE card)')
+    .option('--saturation <level>', "saturation level (default: the header's, e.g. SATURATE)")
     .option('--json', 'print the PSF summary as JSON')
     .action(async (path: string, opts: Record<string, string | boolean | undefined>) => {
       const degree = parseIndex(String(opts.degree), '--degree');
@@ -34,17 +34,17 @@ export function registerPsfCommands(program: Command): void {
       if (oversample !== undefined && (oversample < 1 || oversample > 8)) {
         throw new UsageError(`--oversample must be from 1 to 8, got ${oversample}`);
       }
-      const { image, header } = await loadImage(path, opts.hdu as string | undefined);
+      const { image, metadata } = await loadImage(path, opts.hdu as string | undefined);
       const saturation =
         opts.saturation === undefined
-          ? header.optionalNumber('SATURATE')
+          ? metadata.saturation
           : parseNumber(String(opts.saturation), '--saturation');
       const est = estimatePsf(image, {
         degree,
         size,
         oversample,
         saturation,
-        gain: header.optionalNumber('GAIN'),
+        gain: metadata.gain,
       });
       const shape = est.psf.shape();
       const extra = new Header();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { psfFromFits } from '../image/psf/index.ts';
 import type { PsfModel } from '../image/psf/model.ts';
+import { exposureMetadata } from '../instrument/exposure.ts';
 import { loadImage, openFits } from '../pipeline/load.ts';
 import { sha256, subtractionProducts } from '../pipeline/products.ts';
 import { DEFAULT_SUBTRACT, type SubtractImage, subtract } from '../pipeline/subtract.ts';
@@ -122,8 +123,7 @@ export function registerSubtractCommands(program: Command): void {
       for (const w of result.warnings) console.error(`rapid: warning: ${w}`);
       const out = String(opts.out);
       await mkdir(out, { recursive: true });
-      const zeroPoint =
-        science.zeroPoint ?? sci.header.optionalNumber('ZPTMAG') ?? sci.header.optionalNumber('MAGZERO') ?? 0;
+      const zeroPoint = science.zeroPoint ?? exposureMetadata(sci.header).zeroPoint ?? 0;
       const written: { name: string; kind: string; bytes: number; sha256: string }[] = [];
       for (const p of subtractionProducts(result, sci.header, science.wcs, zeroPoint)) {
         const path = join(out, p.name);

@@ -13,6 +13,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Header } from '../fits/header.ts';
 import { parseFits } from '../fits/index.ts';
+import { exposureMetadata, metadataKeys } from '../instrument/exposure.ts';
 import { ROMAN_DETECTOR, romanFilter } from '../instrument/roman.ts';
 import { effectiveHeader } from '../pipeline/load.ts';
 import { DEFAULT_NSIDE, tileCentre, tileOf } from '../sky/tiles.ts';
@@ -59,14 +60,6 @@ function firstNumber(h: Header, keys: string[]): number | undefined {
   return undefined;
 }
 
-function firstString(h: Header, keys: string[]): string | undefined {
-  for (const k of keys) {
-    const v = h.get(k);
-    if (typeof v === 'string' && v.trim() !== '') return v.trim();
-  }
-  return undefined;
-}
-
 /** Tiles under an image: those of a 9 × 9 grid of points over it (tiles are about the size of an SCA or larger). */
 export function tilesUnder(wcs: Wcs, width: number, height: number, nside: number): number[] {
   const set = new Set<number>();
@@ -103,8 +96,12 @@ export function imageRecord(
   const h = effectiveHeader(fits, hdu.index);
   const wcs = Wcs.fromHeader(h);
 
-  const filterName = firstString(h, ['FILTER', 'FILTNAME', 'FILTER1', 'BAND']);
-  if (!filterName) throw new BadInputError(`${uri}: no FILTER card; cannot tell the filter`);
+  const meta = exposureMetadata(h);
+  const filterName = meta.filter;
+  if (!filterName)
+    throw new BadInputError(
+      `${uri}: no ${metadataKeys(h, 'filter').join(' or ')} card; cannot tell the filter`,
+    );
   let filter: ReturnType<typeof romanFilter>;
   try {
     filter = romanFilter(filterName);
@@ -112,11 +109,10 @@ export function imageRecord(
     throw new BadInputError(`${uri}: ${(err as Error).message}`);
   }
 
-  const dateText = firstString(h, ['DATE-OBS', 'DATE_OBS']);
-  let mjd = firstNumber(h, ['MJD-OBS', 'MJD_OBS', 'MJD']);
+  let mjd = meta.mjd;
   let dateObs: Date;
-  if (dateText !== undefined) {
-    dateObs = parseDate(dateText, `${uri}: DATE-OBS`, BadInputError);
+  if (meta.dateObs !== undefined) {
+    dateObs = parseDate(meta.dateObs, `${uri}: ${meta.sources.date}`, BadInputError);
     mjd ??= mjdFromDate(dateObs);
   } else if (mjd !== undefined) {
     dateObs = dateFromMjd(mjd);
@@ -124,17 +120,17 @@ export function imageRecord(
     throw new BadInputError(`${uri}: no DATE-OBS or MJD-OBS card; cannot tell when it was observed`);
   }
 
-  let exptime = firstNumber(h, ['EXPTIME', 'EXPOSURE', 'EXP_TIME']);
+  let exptime = meta.exptime;
   if (exptime === undefined) {
     exptime = filter.exptime;
     warn(`${uri}: no EXPTIME; assuming ${exptime} s (OpenUniverse's for ${filter.name})`);
   }
-  let gain = firstNumber(h, ['GAIN', 'EGAIN']);
-  if (gain === undefined || !(gain > 0)) {
+  let gain = meta.gain;
+  if (gain === undefined) {
     gain = ROMAN_DETECTOR.gain;
     warn(`${uri}: no GAIN; assuming ${gain} e-/DN`);
   }
-  let zeroPoint = firstNumber(h, ['ZPTMAG', 'MAGZP', 'MAGZERO', 'ZP', 'ZEROPT']);
+  let zeroPoint = meta.zeroPoint;
   if (zeroPoint === undefined) {
     zeroPoint = filter.zeropoint + 2.5 * Math.log10(exptime / gain);
     warn(`${uri}: no ZPTMAG; using ${filter.name}'s AB zero point for ${exptime} s: ${zeroPoint.toFixed(3)}`);

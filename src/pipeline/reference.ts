@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { encodeFits, readFits, readImage } from '../fits/index.ts';
+import { encodeFits, readFits } from '../fits/index.ts';
 import { type CoaddFrame, coadd, type TargetGrid, tileGrid } from '../image/coadd.ts';
 import { estimatePsf, psfHdus } from '../image/psf/index.ts';
 import { WorkerPool } from '../image/workers.ts';
 import { BadInputError, ExitCode, RapidError } from '../util/errors.ts';
 import { Wcs } from '../wcs/index.ts';
 import { diskFrameStore } from './frame-store.ts';
-import { effectiveHeader } from './load.ts';
+import { effectiveHeader, exposureImage } from './load.ts';
 import {
   type ImageInput,
   type JobContext,
@@ -104,20 +104,16 @@ export async function runReferenceJob(m: ReferenceManifest, ctx: JobContext): Pr
     name: input.uri,
     load: async () => {
       const fits = await readFits(await fetchInput(input));
-      const hdu = fits.hdu(input.hdu);
-      const img = readImage(hdu);
-      if (img.shape.length !== 2 || img.width !== input.width || img.height !== input.height)
+      const { image, header, metadata } = exposureImage(fits, input.hdu);
+      if (image.width !== input.width || image.height !== input.height)
         throw new BadInputError(
-          `${input.uri}, HDU ${input.hdu}: expected a ${input.width}×${input.height} image, got ${img.shape.join('×')}`,
+          `${input.uri}, HDU ${input.hdu}: expected a ${input.width}×${input.height} image, got ${image.width}×${image.height}`,
         );
-      const data =
-        img.data instanceof Float32Array ? img.data : Float32Array.from(img.data as ArrayLike<number>);
-      const header = effectiveHeader(fits, input.hdu);
       return {
-        image: { width: img.width, height: img.height, data },
+        image,
         wcs: Wcs.fromHeader(header),
         zeroPoint: input.zeroPoint,
-        saturation: header.optionalNumber('SATURATE'),
+        saturation: metadata.saturation,
       };
     },
   }));

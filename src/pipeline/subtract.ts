@@ -28,6 +28,7 @@ import { median, robustSigma } from '../image/stats.ts';
 import { sharedFloat32 } from '../image/workers.ts';
 import { type TiledZogyResult, zogyTiled } from '../image/zogy/tiles.ts';
 import { dilate } from '../image/zogy/zogy.ts';
+import { exposureMetadata, metadataKeys } from '../instrument/exposure.ts';
 import { BadInputError } from '../util/errors.ts';
 import type { Wcs } from '../wcs/index.ts';
 import { DEFAULT_VETTING, type DiffSource, type VettingConfig, vetSources } from './diffcat.ts';
@@ -44,11 +45,11 @@ export interface SubtractImage {
   uncertainty?: Float32Array;
   /** Reference only: input frames per pixel. */
   coverage?: Float32Array;
-  /** e⁻ per data unit (source noise); default: the GAIN card. */
+  /** e⁻ per data unit (source noise); default: the header's (exposureMetadata). */
   gain?: number;
-  /** AB magnitude of one data unit; default: ZPTMAG or MAGZERO. */
+  /** AB magnitude of one data unit; default: the header's (exposureMetadata). */
   zeroPoint?: number;
-  /** Saturation level; default: SATURATE. */
+  /** Saturation level; default: the header's (exposureMetadata). */
   saturation?: number;
   /** Data-quality image (nonzero = bad). */
   dataQuality?: ArrayLike<number>;
@@ -123,14 +124,6 @@ export type StepRunner = <T>(name: string, fn: () => Promise<T> | T) => Promise<
 
 const untimed: StepRunner = async (_name, fn) => fn();
 
-function headerNumber(h: Header, keys: string[]): number | undefined {
-  for (const k of keys) {
-    const v = h.optionalNumber(k);
-    if (v !== undefined && Number.isFinite(v)) return v;
-  }
-  return undefined;
-}
-
 /**
  * The source signal of a pixel for its Poisson noise: the excess over 2σ, so that background
  * pixels (whose own noise would otherwise count as signal) add nothing, and bright pixels lose
@@ -150,12 +143,26 @@ export async function subtract(
   const c: SubtractConfig = { ...DEFAULT_SUBTRACT, ...config };
   const { width, height } = science.image;
   const n = width * height;
-  const sciGain = science.gain ?? headerNumber(science.header, ['GAIN']);
-  const refGain = reference.gain ?? headerNumber(reference.header, ['GAIN']);
-  const sciZp = science.zeroPoint ?? headerNumber(science.header, ['ZPTMAG', 'MAGZERO', 'MAGZPT']);
-  const refZp = reference.zeroPoint ?? headerNumber(reference.header, ['ZPTMAG', 'MAGZERO', 'MAGZPT']);
-  const sciSat = science.saturation ?? headerNumber(science.header, ['SATURATE']);
-  const refSat = reference.saturation ?? headerNumber(reference.header, ['SATURATE']);
+  const warnings: string[] = [];
+  // Metadata the caller did not give comes from the headers, read as everywhere else
+  // (exposureMetadata); what is missing is said, with what is done instead.
+  const sciMeta = exposureMetadata(science.header);
+  const refMeta = exposureMetadata(reference.header);
+  const sciGain = science.gain ?? sciMeta.gain;
+  const refGain = reference.gain ?? refMeta.gain;
+  const sciZp = science.zeroPoint ?? sciMeta.zeroPoint;
+  const refZp = reference.zeroPoint ?? refMeta.zeroPoint;
+  const sciSat = science.saturation ?? sciMeta.saturation;
+  const refSat = reference.saturation ?? refMeta.saturation;
+  for (const [which, gain, h, unc] of [
+    ['science', sciGain, science.header, science.uncertainty],
+    ['reference', refGain, reference.header, reference.uncertainty],
+  ] as const) {
+    if (gain === undefined && !unc)
+      warnings.push(
+        `no gain for the ${which} image (${metadataKeys(h, 'gain').join(', ')}): its noise is the background's alone, without the sources' Poisson noise`,
+      );
+  }
 
   // Reference on the science grid: values, uncertainty and coverage.
   const ref = await step('resample-reference', async () => {
@@ -364,7 +371,6 @@ export async function subtract(
   });
 
   const stars: { science: StarFit[]; reference: StarFit[] } = { science: [], reference: [] };
-  const warnings: string[] = [];
   let psfBroadening: { image: string; sigma: number } | undefined;
   let shiftMethod = 'stars';
   const match = await step('match', async () => {
