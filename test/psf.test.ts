@@ -212,6 +212,10 @@ describe('PSF estimation', () => {
       `# well-sampled PSFEx: FWHM ${px.fwhm().toFixed(3)}; residual energy worst ${theirs.toExponential(2)}`,
     );
     assert.ok(Math.abs(px.fwhm() / truth - 1) < 0.05, 'PSFEx read correctly');
+    // Measured on this image: ours 6.1e-4, PSFEx 1.06e-3 (0.57×); on the same simulation with
+    // seeds 5, 6, 7: 0.21×, 0.59×, 0.98×. The 10% margin covers PSFEx's version and platform, not
+    // a model twice as bad as today's.
+    assert.ok(worst <= 1.1 * theirs, `residual energy: ours ${worst} vs PSFEx ${theirs}`);
   });
 
   test('undersampled (F158, FWHM ≈ 1.2 px): no worse than PSFEx on the same image', async (t) => {

@@ -206,19 +206,12 @@ describe('ZOGY on real DECam data', () => {
       7,
     ).filter((f) => Math.hypot(f.x - 128.9, f.y - 127.7) > 4);
     const reference = await stack('DEC-OBS18', 'abcde');
-    // The assertion is on the stacks of the two groups (the five science frames against the
-    // five reference frames); single science frames, whose PSFs rest on 3-6 stars in a 256²
-    // cutout, are reported.
+    // The stacks of the two groups (the five science frames against the five reference
+    // frames), and each science frame alone against the reference stack: their PSFs rest on
+    // 3–6 stars of a 256² cutout, and the flux ratio on the images' shared signal.
     for (const letters of ['abcde', 'a', 'b', 'c', 'd', 'e']) {
       const science = await stack('DEC-OBS04', letters);
-      let r: SubtractResult;
-      try {
-        r = await subtract(science, reference, { aligned: true });
-      } catch (err) {
-        if (letters.length > 1) throw err;
-        console.error(`# DECam science frame ${letters}: ${(err as Error).message}`);
-        continue;
-      }
+      const r: SubtractResult = await subtract(science, reference, { aligned: true });
       let peak = 0;
       for (let j = -2; j <= 2; j++)
         for (let i = -2; i <= 2; i++) peak = Math.max(peak, r.zogy.scoreCorr[(128 + j) * 256 + 129 + i]);
@@ -226,8 +219,10 @@ describe('ZOGY on real DECam data', () => {
       console.error(
         `# DECam science ${letters.length > 1 ? 'stack' : `frame ${letters}`} vs reference stack: transient Scorr ${peak.toFixed(1)}; other features ≥ 7σ ours ${ours.length} [${ours.map((f) => `(${f.x},${f.y}) ${f.peak.toFixed(0)}`).join(', ')}] vs SFFT ${sfftFeatures.length} [${sfftFeatures.map((f) => `(${f.x},${f.y}) ${f.peak.toFixed(0)}`).join(', ')}]`,
       );
+      // Our Scorr carries the host's source noise and 0.2 px of registration noise (no bright
+      // stars measure it here), so it peaks lower than SFFT's filtered S/N of about 30.
+      assert.ok(peak >= (letters.length > 1 ? 12 : 10), `${letters}: transient Scorr ${peak}`);
       if (letters.length > 1) {
-        assert.ok(peak >= 10, `transient Scorr ${peak}`);
         assert.ok(
           ours.length <= sfftFeatures.length + 3,
           `${ours.length} features vs SFFT's ${sfftFeatures.length}`,

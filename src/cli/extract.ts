@@ -9,7 +9,7 @@
  *   primary HDU (OpenUniverse keeps its WCS there).
  * - --measure-on IMAGE2: dual-image mode, detection on IMAGE, measurements on IMAGE2 (same grid),
  *   each with its own background and noise.
- * - --psf PSF.fits: a centred PSF stamp for FLUX_PSF etc. (loadPsf; Lanczos-3 sub-pixel shifts).
+ * - --psf PSF.fits: the PSF for FLUX_PSF etc. (loadPsf: any FITS PSF image or PSFEx .psf).
  * - Relative file names in the configuration (PARAMETERS_NAME, FILTER_NAME, STARNNW_NAME) are
  *   looked up in the working folder, then beside the configuration file.
  *
@@ -22,7 +22,7 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { Command } from 'commander';
 import type { Header } from '../fits/header.ts';
-import { readFits, readImage, writeFits } from '../fits/index.ts';
+import { writeFits } from '../fits/index.ts';
 import {
   type BackgroundMesh,
   interpolateMesh,
@@ -53,11 +53,11 @@ import {
   startExtractionPool,
   tableColumns,
 } from '../image/extract/index.ts';
-import { StampPsf } from '../image/extract/psfstamp.ts';
 import type { Image } from '../image/image.ts';
+import { psfFromFits } from '../image/psf/index.ts';
 import type { PsfModel } from '../image/psf/model.ts';
 import { defaultPool, isShared, sharedFloat32 } from '../image/workers.ts';
-import { loadImage as loadExposure } from '../pipeline/load.ts';
+import { loadImage as loadExposure, openFits } from '../pipeline/load.ts';
 import { BadInputError, MissingInputError, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
 
@@ -147,25 +147,12 @@ function loadWcs(img: LoadedImage): Wcs | undefined {
 }
 
 /**
- * The PSF model for --psf: a FITS image of a centred PSF stamp (odd sides), normalised, shifted
- * by Lanczos-3 interpolation for sub-pixel positions. One place, so that other formats (PSFEx
- * .psf) can be added here.
+ * The PSF model for --psf, read as every command reads one (psfFromFits): a FITS image of a PSF
+ * of any size and normalisation (oversampled with OVERSAMP or PSF_SAMP), or PSFEx's .psf; the
+ * per-source stamp is cut where it holds the light, so a 205-px model costs what a 25-px one does.
  */
 export async function loadPsf(path: string): Promise<PsfModel> {
-  const fits = await readFits(path);
-  const img = readImage(fits.firstImage());
-  if (img.width !== img.height || img.width % 2 !== 1) {
-    throw new BadInputError(
-      `${path}: a PSF stamp must be square with odd sides, got ${img.width}×${img.height}`,
-    );
-  }
-  const stamp = Float32Array.from(img.data as ArrayLike<number>, Number);
-  const fwhm = img.header.optionalNumber('PSF_FWHM') ?? img.header.optionalNumber('FWHM');
-  try {
-    return new StampPsf(stamp, img.width, fwhm);
-  } catch (err) {
-    throw new BadInputError(`${path}: ${(err as Error).message}`);
-  }
+  return psfFromFits(await openFits(path));
 }
 
 interface ImagePlane {

@@ -499,7 +499,9 @@ function searchCosmicRays(mask: Uint8Array, width: number, height: number, optio
           reach,
           x,
           y,
-          s.rest > limits.rest ? 3 : s.side > limits.side ? 2 : 0,
+          // Well sampled (no track tests), a star spreads over far more than four pixels, so a
+          // hit of up to four (a 2 × 2 blob, diluted in a stack) is its own model.
+          !limits.tracks || s.rest > limits.rest ? 3 : s.side > limits.side ? 2 : 0,
           scratch,
         )
       ) {

@@ -53,8 +53,17 @@ export class GridPsf implements PsfModel {
   /** One grid per polynomial term, side × side, x fastest. */
   readonly terms: Float32Array[];
   readonly polynomial: PsfPolynomial;
-  /** Side of the stamps `stamp` returns (odd). */
+  /**
+   * Side of the stamps `stamp` returns (odd): the effective stamp every per-source consumer
+   * works with, which may be smaller than the grid's extent (see effectiveSize).
+   */
   readonly size: number;
+  /**
+   * Share of the PSF's light (of the image it was read from) inside a stamp of `size` at the
+   * central phase, when the stamp was cut from a larger PSF; stamps are normalised to unit sum
+   * within `size`, so PSF fluxes measure this share of a source's total flux.
+   */
+  readonly enclosed?: number;
   private readonly wx = new Float64Array(4);
   private readonly wy = new Float64Array(4);
 
@@ -64,6 +73,7 @@ export class GridPsf implements PsfModel {
     step: number,
     polynomial: PsfPolynomial = CONSTANT,
     size?: number,
+    enclosed?: number,
   ) {
     if (terms.length !== polynomialTerms(polynomial.degree).length) {
       throw new RangeError(
@@ -79,6 +89,7 @@ export class GridPsf implements PsfModel {
     // By default, stamps cover the grid's extent in image pixels.
     const extent = Math.floor(((side - 1) / 2) * step);
     this.size = size ?? 2 * extent + 1;
+    this.enclosed = enclosed;
   }
 
   /** The one grid of a constant model, computed on first use. */
@@ -192,9 +203,13 @@ export class GridPsf implements PsfModel {
    * half maximum, and SourceExtractor-style ellipticity 1 − B/A from second moments.
    */
   shape(x?: number, y?: number): { fwhm: number; ellipticity: number; theta: number } {
+    // A constant model has one shape: measured once (fwhm() is asked for again and again).
+    if (this.polynomial.degree === 0 && this.constantShape) return { ...this.constantShape };
     const grid = this.gridAt(x ?? this.polynomial.zero[0], y ?? this.polynomial.zero[1]);
     const fine = Math.min(this.step, 1 / 8);
-    const reach = ((this.side - 1) / 2) * this.step;
+    // Within the stamp: everything above 5% of the peak is there, and the cost (∝ reach²/fine²)
+    // must not follow a large grid's far wings (a 301-node grid: 6 million samples).
+    const reach = Math.min(((this.side - 1) / 2) * this.step, (this.size - 1) / 2 + 0.5);
     const n = Math.floor(reach / fine);
     let peak = 0;
     const values: number[] = [];
@@ -244,12 +259,16 @@ export class GridPsf implements PsfModel {
     const t = Math.sqrt(((xx - yy) / 2) ** 2 + xy * xy);
     const a2 = (xx + yy) / 2 + t;
     const b2 = (xx + yy) / 2 - t;
-    return {
+    const shape = {
       fwhm: 2 * Math.sqrt((above * fine * fine) / Math.PI),
       ellipticity: 1 - Math.sqrt(Math.max(b2, 0) / a2),
       theta: (0.5 * Math.atan2(2 * xy, xx - yy) * 180) / Math.PI,
     };
+    if (this.polynomial.degree === 0) this.constantShape = shape;
+    return { ...shape };
   }
+
+  private constantShape?: { fwhm: number; ellipticity: number; theta: number };
 
   fwhm(x?: number, y?: number): number {
     return this.shape(x, y).fwhm;
@@ -290,7 +309,7 @@ export function recentre(psf: GridPsf, tolerance = 1e-6): GridPsf {
     }
     return out;
   });
-  return new GridPsf(terms, side, step, psf.polynomial, psf.size);
+  return new GridPsf(terms, side, step, psf.polynomial, psf.size, psf.enclosed);
 }
 
 /**
@@ -302,5 +321,111 @@ export function normaliseFlux(psf: GridPsf): GridPsf {
   const { step } = psf;
   const sum = psf.terms[0].reduce((a, b) => a + b, 0) * step * step;
   const terms = psf.terms.map((t) => Float32Array.from(t, (v) => v / sum));
-  return new GridPsf(terms, psf.side, step, psf.polynomial, psf.size);
+  return new GridPsf(terms, psf.side, step, psf.polynomial, psf.size, psf.enclosed);
+}
+
+/** How the effective stamp of a PSF read from a file is chosen (see effectiveSize). */
+export interface EffectiveSizeOptions {
+  /**
+   * Share of the PSF's light the stamp must hold (default 0.995). Stamps have unit sum, so PSF
+   * fluxes measure this share of a source's total flux: the rest is the aperture correction.
+   */
+  energy?: number;
+  /**
+   * Smallest stamp side (odd; default 25, PSFEx's PSF_SIZE and the size of our own estimates),
+   * so that a PSF no larger than this is used whole, as before.
+   */
+  minSize?: number;
+  /** Smallest stamp half-width, in FWHM (default 3). */
+  minFwhm?: number;
+  /**
+   * Largest stamp half-width, in FWHM, unless `minSize` asks for more (default 10; Infinity:
+   * none). A diffraction-limited PSF (JWST, Roman) holds its last 0.5% of light out to some
+   * 40 FWHM (an obscured Airy pattern of FWHM 2 px: a 105-px stamp, 18 times a 25-px one's
+   * work per source); at 10 FWHM it holds about 98%, and `enclosed` says how much.
+   */
+  maxFwhm?: number;
+}
+
+export const DEFAULT_PSF_ENERGY = 0.995;
+const DEFAULT_MIN_SIZE = 25;
+const DEFAULT_MIN_FWHM = 3;
+const DEFAULT_MAX_FWHM = 10;
+
+/**
+ * The stamp side that every per-source consumer (star fits, PSF photometry, ZOGY's kernels)
+ * needs: the smallest square around the centre that holds `energy` of the light, and with it
+ * every larger one (|light outside| ≤ (1 − energy) × total, so negative wings and noise far
+ * out are left out too); at most `maxFwhm` FWHM of half-width, but never below `minSize` or
+ * `minFwhm` FWHM, and never above the grid's extent. The light is that of the pixel-integrated PSF at the central phase over
+ * the grid's extent (for a varying model: its constant term, the PSF at the polynomial's
+ * centre). `enclosed` is what the chosen stamp holds.
+ */
+export function effectiveSize(
+  psf: GridPsf,
+  options: EffectiveSizeOptions = {},
+): { size: number; enclosed: number; fwhm: number } {
+  const energy = options.energy ?? DEFAULT_PSF_ENERGY;
+  if (!(energy > 0 && energy <= 1))
+    throw new RangeError(`the PSF's energy fraction must be in (0, 1], got ${energy}`);
+  const minSize = options.minSize ?? DEFAULT_MIN_SIZE;
+  const minFwhm = options.minFwhm ?? DEFAULT_MIN_FWHM;
+  const maxFwhm = options.maxFwhm ?? DEFAULT_MAX_FWHM;
+  const extent = Math.floor(((psf.side - 1) / 2) * psf.step);
+  const grid = psf.gridAt(psf.polynomial.zero[0], psf.polynomial.zero[1]);
+  // Light per square ring (Chebyshev distance k from the central pixel).
+  const ring = new Float64Array(extent + 1);
+  for (let j = -extent; j <= extent; j++) {
+    for (let i = -extent; i <= extent; i++)
+      ring[Math.max(Math.abs(i), Math.abs(j))] += psf.valueAt(grid, i, j);
+  }
+  let total = 0;
+  for (const v of ring) total += v;
+  if (!(total > 0)) return { size: 2 * extent + 1, enclosed: 1, fwhm: psf.fwhm() };
+  // From the outside in: the last half-width whose box, and every larger one, holds the share.
+  let h = extent;
+  let outside = 0;
+  for (let k = extent; k > 0; k--) {
+    outside += ring[k];
+    if (Math.abs(outside) > (1 - energy) * total) break;
+    h = k - 1;
+  }
+  // The FWHM from a stamp of that size (a core is always inside its energy radius).
+  const fwhm = new GridPsf(
+    psf.terms,
+    psf.side,
+    psf.step,
+    psf.polynomial,
+    2 * Math.min(extent, Math.max(h, 3)) + 1,
+  ).fwhm();
+  const known = Number.isFinite(fwhm) && fwhm > 0;
+  const floor = Math.ceil(Math.max((minSize - 1) / 2, known ? minFwhm * fwhm : 0));
+  const cap = known ? Math.ceil(maxFwhm * fwhm) : Number.POSITIVE_INFINITY;
+  const half = Math.min(extent, Math.max(floor, Math.min(h, cap)));
+  let inside = 0;
+  for (let k = 0; k <= half; k++) inside += ring[k];
+  return { size: 2 * half + 1, enclosed: inside / total, fwhm };
+}
+
+/**
+ * The model with stamps of `size` (odd) and its grids cut down to the nodes those stamps use
+ * (cubic interpolation reaches 2 nodes beyond a sample, a sub-pixel phase half a pixel), then
+ * normalised: stamps are the same as the whole grid's, while everything that works on the
+ * whole grid (the difference PSF's convolution with ZOGY's kernel, shape) stops growing with
+ * the size of the image the PSF came from.
+ */
+export function cutGrid(psf: GridPsf, size: number, enclosed?: number): GridPsf {
+  const { side, step } = psf;
+  const c = (side - 1) / 2;
+  const reach = Math.ceil(((size - 1) / 2 + 0.5) / step) + 2;
+  // Cutting the same number of nodes from each edge keeps the centre on the same node.
+  const k = Math.max(0, Math.floor(c - reach));
+  if (k === 0) return new GridPsf(psf.terms, side, step, psf.polynomial, size, enclosed);
+  const s = side - 2 * k;
+  const terms = psf.terms.map((t) => {
+    const out = new Float32Array(s * s);
+    for (let j = 0; j < s; j++) out.set(t.subarray((j + k) * side + k, (j + k) * side + k + s), j * s);
+    return out;
+  });
+  return normaliseFlux(new GridPsf(terms, s, step, psf.polynomial, size, enclosed));
 }

@@ -1,4 +1,10 @@
-/** PSF models: estimation from stars, PSFEx files, images of PSFs. */
+/** PSF models: estimation from stars, PSFEx files, images of PSFs, checks against stars. */
+export {
+  type ComparePsfOptions,
+  comparePsfWithStars,
+  modelFwhm,
+  type PsfComparison,
+} from './compare.ts';
 export {
   type EstimateOptions,
   estimatePsf,
@@ -9,6 +15,10 @@ export {
 } from './estimate.ts';
 export {
   CONSTANT,
+  cutGrid,
+  DEFAULT_PSF_ENERGY,
+  type EffectiveSizeOptions,
+  effectiveSize,
   GridPsf,
   normaliseFlux,
   type PsfPolynomial,
@@ -16,6 +26,13 @@ export {
   polynomialValues,
   recentre,
 } from './grid.ts';
-export { psfFromFits, psfFromImage, psfFromPsfex, psfHdus } from './io.ts';
+export {
+  type PsfImageOptions,
+  type PsfReadOptions,
+  psfFromFits,
+  psfFromImage,
+  psfFromPsfex,
+  psfHdus,
+} from './io.ts';
 export type { PsfModel } from './model.ts';
 export { type SelectOptions, type StarCandidate, selectStars } from './select.ts';

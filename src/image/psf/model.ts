@@ -8,7 +8,12 @@
  * that place draws the source, and fitting the stamp measures it.
  */
 export interface PsfModel {
-  /** Stamp side in pixels (odd). */
+  /**
+   * Stamp side in pixels (odd): what every per-source consumer (star fits, PSF photometry,
+   * ZOGY's kernels) works with, so their cost follows it. A PSF read from a larger image is cut
+   * to the square holding most of its light (psf/io.ts, effectiveSize); the stamp's unit sum
+   * is then that share of a source's flux.
+   */
   readonly size: number;
   /** The PSF of a source at (x, y) (0-based image pixels), unit sum, written into `out` if given. */
   stamp(x: number, y: number, out?: Float32Array): Float32Array;
