@@ -1,5 +1,5 @@
 /**
- * Exit codes and the errors that carry them (architecture.md, "Exit codes").
+ * Exit codes and the errors that carry them (docs/architecture.md, "Exit codes").
  * Every error a user can cause is a RapidError: one clear line saying what went wrong,
  * where, and what to do, plus the exit code the command ends with.
  */
