@@ -13,9 +13,13 @@
 import { circleOverlap } from './extract/aperture.ts';
 import type { Image } from './image.ts';
 import type { PsfModel } from './psf/model.ts';
-import { median, regularSample, robustSigma } from './stats.ts';
+import { MAX_STAR_ELLIPTICITY, MIN_STAR_SIZE, moments, STAR_WINDOW } from './psf/select.ts';
+import { regularSample, robustSigma } from './stats.ts';
 
-/** Why a forced measurement is partial or missing (bits). */
+/**
+ * Why a forced measurement is partial or missing (bits). PARTIAL comes with the reasons: EDGE,
+ * NO_DIFFERENCE, MASKED; NO_DATA (flux and error NaN) with those that left no pixel at all.
+ */
 export const ForcedFlag = {
   /** The position is outside the image. */
   OUTSIDE: 1,
@@ -23,7 +27,23 @@ export const ForcedFlag = {
   PARTIAL: 2,
   /** No usable pixel: flux and error are NaN. */
   NO_DATA: 4,
+  /**
+   * Part of the PSF stamp has no difference value (NaN): on a difference image, pixels the
+   * reference does not cover (a dithered science image reaches past its reference's tile).
+   */
+  NO_DIFFERENCE: 8,
+  /** Part of the PSF stamp is masked (a mask bit, or no positive variance). */
+  MASKED: 16,
+  /** Part of the PSF stamp falls off the image's edge. */
+  EDGE: 32,
 } as const;
+
+/** Why a pixel under a model is unusable (ForcedFlag bits, PARTIAL included), 0 when it is usable. */
+function pixelFlags(d: number, v: number, m: number): number {
+  if (!Number.isFinite(d)) return ForcedFlag.PARTIAL | ForcedFlag.NO_DIFFERENCE;
+  if (!(v > 0) || m !== 0) return ForcedFlag.PARTIAL | ForcedFlag.MASKED;
+  return 0;
+}
 
 export interface ForcedFlux {
   flux: number;
@@ -72,14 +92,15 @@ export function forcedPhotometry(
       const ix = cx + i - half;
       const p = stamp[j * side + i];
       if (iy < 0 || iy >= height || ix < 0 || ix >= width) {
-        if (p !== 0) flags |= ForcedFlag.PARTIAL;
+        if (p !== 0) flags |= ForcedFlag.PARTIAL | ForcedFlag.EDGE;
         continue;
       }
       const k = iy * width + ix;
       const v = variance ? variance[k] : 1;
       const d = data[k];
-      if (!(v > 0) || !Number.isFinite(d) || (mask && mask[k] !== 0)) {
-        if (p !== 0) flags |= ForcedFlag.PARTIAL;
+      const bad = pixelFlags(d, v, mask ? mask[k] : 0);
+      if (bad !== 0) {
+        if (p !== 0) flags |= bad;
         continue;
       }
       sPd += p * (d - background);
@@ -195,19 +216,34 @@ export function templateResidual(
     ft.push(t.flux);
   }
   if (fd.length < 15) return { fraction: 0, samples: fd.length };
+  return {
+    fraction: unitSpreadFraction(
+      fd,
+      err.map((e) => e * e),
+      ft,
+    ),
+    samples: fd.length,
+  };
+}
+
+/**
+ * The fraction η (10⁻⁵ … 1, or 0) for which values / √(noise variance + (η · scale)²) have a
+ * robust σ of 1: what the noise leaves unexplained, in proportion to `scales`.
+ */
+function unitSpreadFraction(values: number[], variances: number[], scales: number[]): number {
   const spread = (eta: number) =>
-    robustSigma(fd.map((f, i) => f / Math.sqrt(err[i] ** 2 + (eta * ft[i]) ** 2)));
-  if (spread(0) <= 1) return { fraction: 0, samples: fd.length };
+    robustSigma(values.map((f, i) => f / Math.sqrt(variances[i] + (eta * scales[i]) ** 2)));
+  if (spread(0) <= 1) return 0;
+  if (spread(1) > 1) return 1;
   // The spread falls as η grows; bisect on a log scale between 10⁻⁵ and 1.
   let lo = Math.log(1e-5);
   let hi = 0;
-  if (spread(1) > 1) return { fraction: 1, samples: fd.length };
   for (let k = 0; k < 40; k++) {
     const mid = (lo + hi) / 2;
     if (spread(Math.exp(mid)) > 1) lo = mid;
     else hi = mid;
   }
-  return { fraction: Math.exp(hi), samples: fd.length };
+  return Math.exp(hi);
 }
 
 /**
@@ -325,15 +361,16 @@ export function forcedPhotometryJoint(
   // Stamps reaching off the image.
   for (let k = 0; k < n; k++)
     if (cx[k] - half < 0 || cy[k] - half < 0 || cx[k] + half >= width || cy[k] + half >= height)
-      flags[k] |= ForcedFlag.PARTIAL;
+      flags[k] |= ForcedFlag.PARTIAL | ForcedFlag.EDGE;
   for (let iy = y0; iy <= y1; iy++) {
     for (let ix = x0; ix <= x1; ix++) {
       for (let k = 0; k < n; k++) p[k] = model(k, ix, iy);
       const q = iy * width + ix;
       const v = variance[q];
       const d = data[q];
-      if (!(v > 0) || !Number.isFinite(d) || (mask && mask[q] !== 0)) {
-        for (let k = 0; k < n; k++) if (p[k] !== 0) flags[k] |= ForcedFlag.PARTIAL;
+      const bad = pixelFlags(d, v, mask ? mask[q] : 0);
+      if (bad !== 0) {
+        for (let k = 0; k < n; k++) if (p[k] !== 0) flags[k] |= bad;
         continue;
       }
       for (let k = 0; k < n; k++) {
@@ -515,54 +552,184 @@ export function forcedPhotometryMany(
 export interface ApertureRatio {
   /** PSF flux / aperture flux − 1, the aperture flux divided by the PSF's share in it. */
   ratio: number;
-  /** The ratio's variance from the pixels' noise: the aperture's, less the PSF flux's (they share pixels). */
+  /**
+   * The ratio's variance from what is not the model: the pixels' noise (the aperture's, less the
+   * PSF flux's: they share pixels) and, when the template is known, what the static scene under
+   * the aperture leaves in it (checkResidual).
+   */
   variance: number;
+}
+
+/** The template on the difference image's grid and its sky level. */
+export interface CheckTemplate {
+  image: Image;
+  background: number;
+}
+
+export interface ApertureCheckOptions {
+  /** Least S/N of a checked PSF flux, from the pixels' noise (default 20). */
+  minSnr?: number;
+  /**
+   * The template (the reference on the difference image's grid): the static scene's residual
+   * under each aperture joins its variance. Without it, none does.
+   */
+  template?: CheckTemplate;
+}
+
+/** Sums over an exact-overlap aperture, with the model's share in it; undefined when a pixel is missing. */
+interface ApertureSums {
+  sum: number;
+  /** Σ w² V (0 without a variance plane). */
+  variance: number;
+  /** The model's share of its flux in the aperture. */
+  share: number;
+  /** The PSF flux's variance from the pixels (forcedPhotometry's weights; NaN without a variance plane). */
+  psfVariance: number;
+}
+
+function apertureSums(
+  image: Image,
+  psf: PsfModel,
+  x: number,
+  y: number,
+  radius: number,
+  background = 0,
+): ApertureSums | undefined {
+  const { width, height, data, variance, mask } = image;
+  const stamp = psf.stamp(x, y);
+  const side = psf.size;
+  const half = (side - 1) >> 1;
+  const cx = Math.round(x);
+  const cy = Math.round(y);
+  let sum = 0;
+  let sumVar = 0;
+  let share = 0;
+  for (let j = Math.floor(y - radius); j <= Math.ceil(y + radius); j++) {
+    for (let i = Math.floor(x - radius); i <= Math.ceil(x + radius); i++) {
+      const w = circleOverlap(i - x, j - y, radius);
+      if (w <= 0) continue;
+      if (i < 0 || j < 0 || i >= width || j >= height) return undefined;
+      const k = j * width + i;
+      if (!Number.isFinite(data[k]) || (mask && mask[k] !== 0)) return undefined;
+      if (variance && !(variance[k] > 0)) return undefined;
+      sum += w * (data[k] - background);
+      if (variance) sumVar += w * w * variance[k];
+      const i2 = i - cx + half;
+      const j2 = j - cy + half;
+      if (i2 >= 0 && j2 >= 0 && i2 < side && j2 < side) share += w * stamp[j2 * side + i2];
+    }
+  }
+  let sPP = 0;
+  let sPPV = 0;
+  if (variance)
+    for (let j = 0; j < side; j++) {
+      const yy = cy + j - half;
+      for (let i = 0; i < side; i++) {
+        const xx = cx + i - half;
+        const q = stamp[j * side + i];
+        if (q === 0 || xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
+        const v = variance[yy * width + xx];
+        if (!(v > 0)) continue;
+        sPP += q * q;
+        sPPV += q * q * v;
+      }
+    }
+  return { sum, variance: sumVar, share, psfVariance: sPP > 0 ? sPPV / (sPP * sPP) : Number.NaN };
+}
+
+/** The aperture radius of the checks: 3 FWHM (at least 2 px). */
+function checkRadius(psf: PsfModel): number {
+  return Math.max(2, 3 * psf.fwhm());
+}
+
+/**
+ * What the static scene leaves in an aperture check (apertureRatios), per unit of the template's
+ * flux in the aperture: measured, like templateResidual, at up to `n` peaks of the template,
+ * where the difference holds no source, only what subtraction left: the check's numerator, PSF
+ * flux × share − aperture flux, scatters there by more than the pixels' noise, and η is the
+ * fraction of the template's aperture flux for which it does not. A transient on a galaxy sees
+ * it in full: on the F106 images of the demo-like survey of test/postprocess-demo.test.ts, the
+ * 3-FWHM aperture around a supernova held 10% of its host's light (PSF flux right to 1%, check
+ * −13%), and such checks made the floor 6%. Fewer than 15 peaks: 0.
+ */
+export function checkResidual(
+  difference: Image,
+  template: CheckTemplate,
+  psf: PsfModel,
+  n = 400,
+): TemplateResidual {
+  const radius = checkRadius(psf);
+  const peaks = templatePeaks(template.image, (psf.size - 1) / 2, template.background, n);
+  const num: number[] = [];
+  const noise: number[] = [];
+  const scale: number[] = [];
+  for (const { x, y } of peaks) {
+    const f = forcedPhotometry(difference, psf, x, y);
+    if (f.flags !== 0) continue;
+    const a = apertureSums(difference, psf, x, y, radius);
+    const t = apertureSums(template.image, psf, x, y, radius, template.background);
+    if (!a || !t || !(t.sum > 0) || !Number.isFinite(a.psfVariance)) continue;
+    num.push(f.flux * a.share - a.sum);
+    noise.push(Math.max(0, a.variance - a.share * a.share * a.psfVariance));
+    scale.push(t.sum);
+  }
+  if (num.length < 15) return { fraction: 0, samples: num.length };
+  return { fraction: unitSpreadFraction(num, noise, scale), samples: num.length };
 }
 
 /**
  * PSF fluxes checked against exact-overlap apertures of 3 FWHM (where the model's shape hardly
- * matters: its share of the PSF there is near 1), for the sources bright enough (S/N ≥ `minSnr`)
- * and alone (no other position within two aperture radii) to tell; undefined for the others.
- * Pooled over many images (psfFluxFloor), their scatter is the PSF model's own photometric error.
+ * matters: its share of the PSF there is near 1), for the sources bright enough (S/N ≥ minSnr
+ * from the pixels' noise) and alone (no other position within two aperture radii) to tell, and
+ * point-like in the data as PSF stars are chosen (weighted second moments of at least
+ * MIN_STAR_SIZE, ellipticity at most MAX_STAR_ELLIPTICITY); undefined for the others. Pooled
+ * over many images (psfFluxFloor), what their ratios scatter beyond their variances is the PSF
+ * model's own photometric error.
+ *
+ * The shape test is on the data, never on the model, so that a wrong model is still checked:
+ * it keeps out cosmic-ray tracks (two to four pixels in a line), hot pixels and subtraction
+ * dipoles. The variance holds what is not the model: the pixels' noise (no error scale and no
+ * template term, which the aperture's variance lacks as well) and, with the template, what the
+ * static scene under the aperture leaves in it (checkResidual's fraction of the template's
+ * aperture flux), so that a transient on a galaxy, whose aperture holds some of its host's
+ * residual, does not pass that residual for the model's error.
  */
 export function apertureRatios(
   image: Image,
   psf: PsfModel,
   points: readonly { x: number; y: number }[],
   fluxes: readonly ForcedFlux[],
-  minSnr = 20,
+  options: number | ApertureCheckOptions = {},
 ): (ApertureRatio | undefined)[] {
-  const { width, height, data, variance, mask } = image;
-  const radius = Math.max(2, 3 * psf.fwhm());
-  const half = (psf.size - 1) >> 1;
+  const o = typeof options === 'number' ? { minSnr: options } : options;
+  const minSnr = o.minSnr ?? 20;
+  const template = o.template;
+  const { width, height, data, variance } = image;
+  const radius = checkRadius(psf);
+  let residual: number | undefined;
   return points.map((p, i) => {
     const f = fluxes[i];
-    if (!variance || f.flags !== 0 || !(f.flux >= minSnr * f.fluxErr)) return undefined;
-    if (points.some((o, j) => j !== i && Math.hypot(o.x - p.x, o.y - p.y) < 2 * radius)) return undefined;
-    const stamp = psf.stamp(p.x, p.y);
+    if (!variance || f.flags !== 0 || !(f.flux > 0)) return undefined;
+    if (points.some((q, j) => j !== i && Math.hypot(q.x - p.x, q.y - p.y) < 2 * radius)) return undefined;
     const cx = Math.round(p.x);
     const cy = Math.round(p.y);
-    let sum = 0;
-    let sumVar = 0;
-    let share = 0;
-    for (let y = Math.floor(p.y - radius); y <= Math.ceil(p.y + radius); y++) {
-      for (let x = Math.floor(p.x - radius); x <= Math.ceil(p.x + radius); x++) {
-        const w = circleOverlap(x - p.x, y - p.y, radius);
-        if (w <= 0) continue;
-        const k = y * width + x;
-        if (x < 0 || y < 0 || x >= width || y >= height) return undefined;
-        if (!Number.isFinite(data[k]) || (mask && mask[k] !== 0) || !(variance[k] > 0)) return undefined;
-        sum += w * data[k];
-        sumVar += w * w * variance[k];
-        const i2 = x - cx + half;
-        const j2 = y - cy + half;
-        if (i2 >= 0 && j2 >= 0 && i2 < psf.size && j2 < psf.size) share += w * stamp[j2 * psf.size + i2];
-      }
+    if (cx < STAR_WINDOW || cy < STAR_WINDOW || cx >= width - STAR_WINDOW || cy >= height - STAR_WINDOW)
+      return undefined;
+    const shape = moments(data, width, cx, cy, STAR_WINDOW);
+    if (!(shape.size >= MIN_STAR_SIZE) || !(shape.ellipticity <= MAX_STAR_ELLIPTICITY)) return undefined;
+    const a = apertureSums(image, psf, p.x, p.y, radius);
+    if (!a || !(a.sum > 0) || !(a.share > 0.5)) return undefined;
+    if (!(f.flux >= minSnr * Math.sqrt(a.psfVariance))) return undefined;
+    let scene = 0;
+    if (template) {
+      residual ??= checkResidual(image, template, psf).fraction;
+      const t = apertureSums(template.image, psf, p.x, p.y, radius, template.background);
+      if (!t) return undefined;
+      scene = ((residual * Math.max(0, t.sum)) / a.sum) ** 2;
     }
-    if (!(sum > 0) || !(share > 0.5)) return undefined;
     return {
-      ratio: (f.flux * share) / sum - 1,
-      variance: Math.max(0, sumVar / (sum * sum) - (f.fluxErr / f.flux) ** 2),
+      ratio: (f.flux * a.share) / a.sum - 1,
+      variance: Math.max(0, a.variance / (a.sum * a.sum) - a.psfVariance / (f.flux * f.flux)) + scene,
     };
   });
 }
@@ -575,13 +742,68 @@ export interface PsfFluxFloor {
 }
 
 /**
+ * Degrees of freedom of the Student t the checks are taken to follow: tails heavy enough that a
+ * leftover blend among tens of checks does not set the floor (at 10σ it weighs a quarter of
+ * what it would in a Gaussian), light enough that a model wrong by 4% on one bright source
+ * still counts.
+ */
+const FLOOR_T_DOF = 10;
+/**
+ * The squared scale of that t, per unit of variance, for which Gaussian checks give their own σ
+ * (the likelihood's scale s for N(0, 1) data: E[(ν + 1) z² / (ν s² + z²)] = 1, s = 0.917).
+ */
+const FLOOR_T_SCALE2 = 0.842;
+
+/**
  * The PSF model's photometric error as a fraction of the flux, from apertureRatios pooled over
- * images: their robust scatter less what the pixels' noise explains; 0 with fewer than 5 checks.
- * A model made from 10–20 stars errs by 1–2% with the sub-pixel phase, which no pixel's noise
- * says: added in quadrature, it is what light-curve errors lacked.
+ * images: the f that makes the ratios most likely if each is drawn about 0 with the variance
+ * v + f² (maximum likelihood, a Student t of FLOOR_T_DOF degrees of freedom with the core of
+ * that Gaussian); 0 with fewer than 5 checks. A model made from 10–20 stars errs by 1–2% with
+ * the sub-pixel phase, which no pixel's noise says: added in quadrature, it is what light-curve
+ * errors lacked.
+ *
+ * About 0, not about their median: a model too narrow or too broad makes every PSF flux low or
+ * high, an error as much as the scatter. Each check weighs by its own precision: they range from
+ * 0.1% (S/N 170, no host) to 30% (S/N 20 on a bright galaxy), and the robust spread of all of
+ * them less the median variance, used before, said little about either.
  */
 export function psfFluxFloor(checks: readonly ApertureRatio[]): PsfFluxFloor {
   if (checks.length < 5) return { fraction: 0, samples: checks.length };
-  const excess = robustSigma(checks.map((c) => c.ratio)) ** 2 - median(checks.map((c) => c.variance));
-  return { fraction: excess > 0 ? Math.sqrt(excess) : 0, samples: checks.length };
+  const nu = FLOOR_T_DOF;
+  const k = FLOOR_T_SCALE2;
+  const logLikelihood = (f: number) => {
+    let sum = 0;
+    for (const c of checks) {
+      const s2 = (c.variance + f * f) * k;
+      sum -= 0.5 * Math.log(s2) + ((nu + 1) / 2) * Math.log1p((c.ratio * c.ratio) / (nu * s2));
+    }
+    return sum;
+  };
+  // A coarse logarithmic scan from 10⁻⁴ to 1 (and 0), then golden-section refinement.
+  // (At 0, a check without pixel noise — all its variance explained away — is infinitely unlikely.)
+  let best = 0;
+  let bestL = logLikelihood(0);
+  if (Number.isNaN(bestL)) bestL = Number.NEGATIVE_INFINITY;
+  const grid = Array.from({ length: 81 }, (_, i) => 10 ** (-4 + i / 20));
+  grid.forEach((f) => {
+    const l = logLikelihood(f);
+    if (l > bestL) {
+      best = f;
+      bestL = l;
+    }
+  });
+  if (best > 0) {
+    const i = grid.indexOf(best);
+    let lo = Math.log(grid[Math.max(0, i - 1)]);
+    let hi = Math.log(grid[Math.min(grid.length - 1, i + 1)]);
+    const g = (Math.sqrt(5) - 1) / 2;
+    for (let it = 0; it < 40; it++) {
+      const a = hi - g * (hi - lo);
+      const b = lo + g * (hi - lo);
+      if (logLikelihood(Math.exp(a)) > logLikelihood(Math.exp(b))) hi = b;
+      else lo = a;
+    }
+    best = Math.exp((lo + hi) / 2);
+  }
+  return { fraction: best, samples: checks.length };
 }

@@ -60,7 +60,9 @@ export async function runPostprocessJob(m: PostprocessManifest, ctx: JobContext)
       residual: { fraction: residual.fraction, template: template.image, background: templateLevel },
     });
     // Checks of the PSF model against apertures, pooled over images by `rapid postprocess`.
-    const checks = apertureRatios(diff, psf, points, fluxes);
+    const checks = apertureRatios(diff, psf, points, fluxes, {
+      template: { image: template.image, background: templateLevel },
+    });
     const out: ForcedRow[] = [];
     m.objects.forEach((o, i) => {
       // Objects the image does not cover are not rows: the planner only knows footprints roughly.
