@@ -85,6 +85,8 @@ export async function runScienceJob(manifest: ScienceManifest, ctx: JobContext):
       matchRadius: config.matchRadius,
       minMatches: config.minMatches,
       cosmicRays: config.cosmicRays,
+      // The reference's PSF is the reference job's own estimate from its stars.
+      checkPsf: false,
       fluxRatio: config.fluxRatio,
     },
     (name, fn) => ctx.step(name, fn),

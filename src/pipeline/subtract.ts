@@ -8,7 +8,7 @@
  * and write the files; each step is timed through the caller's `step` function.
  */
 import type { Header } from '../fits/header.ts';
-import { estimateBackgroundThreaded } from '../image/background.ts';
+import { type Background, estimateBackgroundThreaded } from '../image/background.ts';
 import { type ExtractConfig, extractSources, type Source } from '../image/extract/index.ts';
 import { type Image, MaskBit } from '../image/image.ts';
 import { buildMask } from '../image/masks.ts';
@@ -20,8 +20,15 @@ import {
   psfMismatchFromImages,
   shiftFromImages,
 } from '../image/match.ts';
+import { blankSkyMask, blankSkyMedian, correlatedNoiseFactor, pairedBlankSkyMask } from '../image/noise.ts';
 import { BroadenedPsf } from '../image/psf/broadened.ts';
-import { estimatePsf, measureStars, type PsfEstimate, type StarFit } from '../image/psf/index.ts';
+import {
+  comparePsfWithStars,
+  estimatePsf,
+  measureStars,
+  type PsfEstimate,
+  type StarFit,
+} from '../image/psf/index.ts';
 import type { PsfModel } from '../image/psf/model.ts';
 import { type ResampleKernelName, resample } from '../image/resample.ts';
 import { median, robustSigma } from '../image/stats.ts';
@@ -41,7 +48,10 @@ export interface SubtractImage {
   wcs?: Wcs;
   /** A given PSF; estimated from the image's stars otherwise. */
   psf?: PsfModel;
-  /** 1σ uncertainty per pixel; estimated from the background noise and the gain otherwise. */
+  /**
+   * 1σ uncertainty per pixel; estimated from the background noise and the gain otherwise. Its
+   * scale is checked against the noise measured on the blank sky (see 'noise-correlation').
+   */
   uncertainty?: Float32Array;
   /** Reference only: input frames per pixel. */
   coverage?: Float32Array;
@@ -81,6 +91,14 @@ export interface SubtractConfig {
   astrometricSigma?: number;
   /** Look for cosmic rays in the science image. */
   cosmicRays: boolean;
+  /** Compare given PSFs with the images' own stars and warn when they disagree. */
+  checkPsf: boolean;
+  /**
+   * Measure each image's noise correlation on its blank sky (drizzled, resampled or co-added
+   * images) and scale its noise for ZOGY's matched filter (image/noise.ts); false: the noise is
+   * taken as white, its per-pixel σ as it is.
+   */
+  correlatedNoise: boolean;
   vetting: VettingConfig;
 }
 
@@ -95,6 +113,8 @@ export const DEFAULT_SUBTRACT: SubtractConfig = {
   matchRadius: 1,
   minMatches: 20,
   cosmicRays: true,
+  checkPsf: true,
+  correlatedNoise: true,
   vetting: DEFAULT_VETTING,
 };
 
@@ -102,7 +122,10 @@ export interface SubtractResult {
   width: number;
   height: number;
   zogy: TiledZogyResult;
-  /** The reference on the science grid (background included), its coverage and 1σ uncertainty. */
+  /**
+   * The reference on the science grid (background included), its coverage and 1σ uncertainty
+   * (the noise a PSF-sized filter sees, per pixel: correlated noise counted).
+   */
   referenceResampled: Float32Array;
   referenceCoverage: Float32Array;
   referenceUncertainty: Float32Array;
@@ -123,6 +146,20 @@ export interface SubtractResult {
 export type StepRunner = <T>(name: string, fn: () => Promise<T> | T) => Promise<T>;
 
 const untimed: StepRunner = async (_name, fn) => fn();
+
+/**
+ * Blank-sky pixels needed to measure an image's noise correlation (a 64² patch): on less (an
+ * alert's cutout) the estimate is too uncertain and the noise is taken as white.
+ */
+const MIN_BLANK_PIXELS = 4096;
+
+/**
+ * Correlated-noise factors within this of 1 are taken as white noise: the measurement's own
+ * uncertainty (statistical, and faint sources' light below the mask passing for correlation:
+ * 0.99–1.02 on the white-noise pairs of test/subtract.test.ts), where a drizzled image's
+ * factor is 1.5–2 and a resampled one's 1.1–1.3.
+ */
+const WHITE_NOISE_TOLERANCE = 0.03;
 
 /**
  * The source signal of a pixel for its Poisson noise: the excess over 2σ, so that background
@@ -178,6 +215,7 @@ export async function subtract(
         coverage: reference.coverage ?? new Float32Array(n).fill(1),
         mask: undefined as Uint8Array | undefined,
         noiseScale: 1,
+        ownBackground: undefined as Background | undefined,
       };
     }
     if (!science.wcs || !reference.wcs) {
@@ -263,6 +301,7 @@ export async function subtract(
       coverage,
       mask: r.mask,
       noiseScale: Number.isFinite(noiseScale) && noiseScale > 0 ? noiseScale : 1,
+      ownBackground: refBkg,
     };
   });
 
@@ -280,28 +319,7 @@ export async function subtract(
     sciSub[i] = science.image.data[i] - bkg.science.level[i];
     refSub[i] = ref.data[i] - bkg.reference.level[i];
   }
-  const sigmaN = median(bkg.science.rms);
-  const sigmaR = median(bkg.reference.rms) * ref.noiseScale;
-
-  // Noise: given uncertainties, or background RMS plus source noise through the gain.
-  const variances = await step('noise', () => {
-    const vn = sharedFloat32(n);
-    const vr = sharedFloat32(n);
-    for (let i = 0; i < n; i++) {
-      vn[i] = science.uncertainty
-        ? science.uncertainty[i] ** 2
-        : bkg.science.rms[i] ** 2 +
-          (sciGain && sciGain > 0 ? sourceSignal(sciSub[i], bkg.science.rms[i]) / sciGain : 0);
-      vr[i] = ref.uncertainty
-        ? ref.uncertainty[i] ** 2
-        : (bkg.reference.rms[i] * ref.noiseScale) ** 2 +
-          (refGain && refGain > 0 ? sourceSignal(refSub[i], bkg.reference.rms[i]) / refGain : 0);
-      if (!Number.isFinite(vn[i])) vn[i] = sigmaN * sigmaN;
-      if (!Number.isFinite(vr[i])) vr[i] = sigmaR * sigmaR;
-    }
-    return { vn, vr };
-  });
-
+  const psfChecks: Record<string, number> = {};
   const psfs = await step('psf', () => {
     const est = (
       img: Image,
@@ -310,7 +328,16 @@ export async function subtract(
       gain: number | undefined,
       which: string,
     ) => {
-      if (given) return { psf: given, stars: [] as StarFit[] };
+      if (given) {
+        // A given PSF may be wrong (another filter, another epoch's seeing): it is compared with
+        // the image's own stars, and a disagreement said (the model is still used).
+        if (c.checkPsf) {
+          const check = comparePsfWithStars(given, img, { saturation, gain });
+          psfChecks[which] = check.ratio;
+          if (!check.consistent && check.message) warnings.push(`${which} PSF: ${check.message}`);
+        }
+        return { psf: given, stars: [] as StarFit[] };
+      }
       try {
         const e: PsfEstimate = estimatePsf(img, { saturation, gain, minStars: 3 });
         return { psf: e.psf as PsfModel, stars: e.stars };
@@ -336,6 +363,95 @@ export async function subtract(
     };
   });
 
+  // Correlated noise (drizzled or resampled images): the per-pixel σ underestimates the noise a
+  // PSF-sized filter sees, and ZOGY takes neighbouring pixels' noise as independent. Each
+  // image's factor is measured on its own blank sky with its own PSF (image/noise.ts), and its
+  // σ and variance map are scaled by it. The reference's is measured on its own grid, before
+  // resampling: the resampling's share is ref.noiseScale, so neither is counted twice.
+  //
+  // A given uncertainty map may already hold the correlation (a co-add's, made from the inputs'
+  // noise before resampling) or not (a drizzled image's ERR, per pixel): its scale is the
+  // measured noise on PSF scales (factor × the blank sky's per-pixel σ) over the map's own value
+  // there, so that it is counted once either way.
+  const noiseCorrelation = await step('noise-correlation', () => {
+    const white = { factor: 1, mapScale: 1 };
+    if (!c.correlatedNoise) return { science: white, reference: white };
+    const near1 = (f: number) =>
+      !Number.isFinite(f) || Math.abs(f - 1) <= WHITE_NOISE_TOLERANCE ? 1 : Math.min(Math.max(f, 0.5), 4);
+    const measure = (
+      data: ArrayLike<number>,
+      w: number,
+      h: number,
+      psf: PsfModel,
+      exclude: Uint8Array,
+      uncertainty: ArrayLike<number> | undefined,
+    ) => {
+      const m = correlatedNoiseFactor(data, w, h, psf.stamp(w / 2, h / 2), {
+        exclude,
+        minPixels: MIN_BLANK_PIXELS,
+      });
+      if (m.pixels < MIN_BLANK_PIXELS) return white;
+      return {
+        factor: near1(m.factor),
+        mapScale: uncertainty ? near1((m.factor * m.sigma) / blankSkyMedian(uncertainty, exclude)) : 1,
+      };
+    };
+    const own = ref.ownBackground;
+    const rw = reference.image.width;
+    const rh = reference.image.height;
+    const refOwn = own ? reference.image.data.map((v, i) => v - own.level[i]) : undefined;
+    return {
+      science: measure(
+        sciSub,
+        width,
+        height,
+        psfs.science.psf,
+        pairedBlankSkyMask(sciSub, refSub, width, height),
+        science.uncertainty,
+      ),
+      reference: refOwn
+        ? measure(refOwn, rw, rh, psfs.reference.psf, blankSkyMask(refOwn, rw, rh), reference.uncertainty)
+        : measure(
+            refSub,
+            width,
+            height,
+            psfs.reference.psf,
+            pairedBlankSkyMask(refSub, sciSub, width, height),
+            reference.uncertainty,
+          ),
+    };
+  });
+  const sciFactor = noiseCorrelation.science.factor;
+  const refFactor = noiseCorrelation.reference.factor;
+  const sigmaN = median(bkg.science.rms) * sciFactor;
+  const sigmaR = median(bkg.reference.rms) * ref.noiseScale * refFactor;
+
+  // Noise: given uncertainties, or background RMS plus source noise through the gain, each
+  // scaled for the noise's correlation.
+  const variances = await step('noise', () => {
+    const vn = sharedFloat32(n);
+    const vr = sharedFloat32(n);
+    const fn2 = sciFactor ** 2;
+    const fr2 = refFactor ** 2;
+    const un2 = noiseCorrelation.science.mapScale ** 2;
+    const ur2 = noiseCorrelation.reference.mapScale ** 2;
+    for (let i = 0; i < n; i++) {
+      vn[i] = science.uncertainty
+        ? un2 * science.uncertainty[i] ** 2
+        : fn2 *
+          (bkg.science.rms[i] ** 2 +
+            (sciGain && sciGain > 0 ? sourceSignal(sciSub[i], bkg.science.rms[i]) / sciGain : 0));
+      vr[i] = ref.uncertainty
+        ? ur2 * ref.uncertainty[i] ** 2
+        : fr2 *
+          ((bkg.reference.rms[i] * ref.noiseScale) ** 2 +
+            (refGain && refGain > 0 ? sourceSignal(refSub[i], bkg.reference.rms[i]) / refGain : 0));
+      if (!Number.isFinite(vn[i])) vn[i] = sigmaN * sigmaN;
+      if (!Number.isFinite(vr[i])) vr[i] = sigmaR * sigmaR;
+    }
+    return { vn, vr };
+  });
+
   const mask = await step('masks', () => {
     const fwhm = psfs.science.psf.fwhm(width / 2, height / 2);
     const m = buildMask(science.image.data, width, height, {
@@ -343,7 +459,7 @@ export async function subtract(
       saturationGrow: Math.ceil(2 * fwhm),
       dataQuality: science.dataQuality,
       cosmicRays: c.cosmicRays
-        ? { subtracted: sciSub, sigma: bkg.science.rms, psf: psfs.science.psf }
+        ? { subtracted: sciSub, sigma: bkg.science.rms, psf: psfs.science.psf, stars: psfs.science.stars }
         : undefined,
     });
     // The reference's own mask (carried through resampling), or one made on the aligned image.
@@ -533,10 +649,16 @@ export async function subtract(
     referenceFwhm: psfs.reference.psf.fwhm(width / 2, height / 2),
     scienceBackgroundRms: sigmaN,
     referenceBackgroundRms: sigmaR,
+    scienceNoiseCorrelation: sciFactor,
+    referenceNoiseCorrelation: refFactor,
+    scienceUncertaintyScale: noiseCorrelation.science.mapScale,
+    referenceUncertaintyScale: noiseCorrelation.reference.mapScale,
     fluxScale: zogy.fluxScale,
     validFraction: valid / n,
     scorrStd: robustSigma(scorrValues),
     cosmicRayPixels: sc,
+    sciencePsfCheck: psfChecks.science ?? Number.NaN,
+    referencePsfCheck: psfChecks.reference ?? Number.NaN,
     psfBroadened: psfBroadening?.image ?? 'none',
     psfBroadeningSigma: psfBroadening?.sigma ?? 0,
     sources: sources.length,
