@@ -211,6 +211,69 @@ export function matchStars(
   };
 }
 
+/**
+ * The two images each convolved with the other's PSF (N ⊗ P_r and R ⊗ P_n), which then share
+ * one PSF and differ by the flux ratio alone: what the flux ratio, the PSF check and the offset
+ * from the images all fit. Masked (NaN) pixels stay NaN; kernels of any size go through the FFT.
+ */
+export interface CrossConvolved {
+  width: number;
+  height: number;
+  /** N ⊗ P_r and R ⊗ P_n. */
+  science: Float32Array;
+  reference: Float32Array;
+  /** Their white-noise σ: σ_n·√ΣP_r², σ_r·√ΣP_n². */
+  scienceNoise: number;
+  referenceNoise: number;
+  /** The PSF stamps (unit sum, odd sides) they were made with. */
+  sciencePsf: Float32Array;
+  referencePsf: Float32Array;
+  /** Pixels per independent noise sample of a convolved image, (Σk)²/Σk² of the wider kernel. */
+  correlationArea: number;
+}
+
+export async function crossConvolve(
+  science: Float32Array,
+  reference: Float32Array,
+  width: number,
+  height: number,
+  sciencePsf: Float32Array,
+  referencePsf: Float32Array,
+  scienceSigma: number,
+  referenceSigma: number,
+): Promise<CrossConvolved> {
+  const side = (k: Float32Array) => Math.round(Math.sqrt(k.length));
+  const kernel = (k: Float32Array) => ({ data: k, width: side(k), height: side(k) });
+  const options = { edge: 'nan' as const, keepNaN: true };
+  const sumSq = (k: Float32Array) => k.reduce((t, v) => t + v * v, 0);
+  return {
+    width,
+    height,
+    science: await convolve({ width, height, data: science }, kernel(referencePsf), options),
+    reference: await convolve({ width, height, data: reference }, kernel(sciencePsf), options),
+    scienceNoise: scienceSigma * Math.sqrt(sumSq(referencePsf)),
+    referenceNoise: referenceSigma * Math.sqrt(sumSq(sciencePsf)),
+    sciencePsf,
+    referencePsf,
+    correlationArea: Math.max(1, 1 / Math.max(sumSq(referencePsf), sumSq(sciencePsf))),
+  };
+}
+
+/** The central side² of cross-convolved images (convolved whole, so valid to the crop's edge). */
+function centralCrop(cc: CrossConvolved, side: number): CrossConvolved {
+  const w = Math.min(cc.width, side);
+  const h = Math.min(cc.height, side);
+  const x0 = (cc.width - w) >> 1;
+  const y0 = (cc.height - h) >> 1;
+  const crop = (d: Float32Array) => {
+    const out = new Float32Array(w * h);
+    for (let y = 0; y < h; y++)
+      out.set(d.subarray((y0 + y) * cc.width + x0, (y0 + y) * cc.width + x0 + w), y * w);
+    return out;
+  };
+  return { ...cc, width: w, height: h, science: crop(cc.science), reference: crop(cc.reference) };
+}
+
 /** Why the images alone could not give a flux ratio (the caller decides what to assume). */
 export class NoSharedSignalError extends Error {}
 
@@ -238,32 +301,8 @@ export interface ImageRatio {
  * or more separate regions, or from one extended region (a galaxy, whose light off the nucleus
  * pins the ratio); otherwise NoSharedSignalError says why.
  */
-export async function fluxRatioFromImages(
-  science: Float32Array,
-  reference: Float32Array,
-  width: number,
-  height: number,
-  sciencePsf: Float32Array,
-  referencePsf: Float32Array,
-  scienceSigma: number,
-  referenceSigma: number,
-  snr = 10,
-): Promise<ImageRatio> {
-  const side = (k: Float32Array) => Math.round(Math.sqrt(k.length));
-  const kernel = (k: Float32Array) => ({ data: k, width: side(k), height: side(k) });
-  // Masked (NaN) pixels stay NaN and take no part; kernels of any size go through the FFT.
-  const s = await convolve({ width, height, data: science }, kernel(referencePsf), {
-    edge: 'nan',
-    keepNaN: true,
-  });
-  const r = await convolve({ width, height, data: reference }, kernel(sciencePsf), {
-    edge: 'nan',
-    keepNaN: true,
-  });
-  // The noise of a convolved image is σ·√Σk²; its correlation area (Σk)²/Σk² pixels.
-  const sumSq = (k: Float32Array) => k.reduce((a, v) => a + v * v, 0);
-  const ss = scienceSigma * Math.sqrt(sumSq(referencePsf));
-  const rs = referenceSigma * Math.sqrt(sumSq(sciencePsf));
+export async function fluxRatioFromImages(cc: CrossConvolved, snr = 10): Promise<ImageRatio> {
+  const { width, height, science: s, reference: r, scienceNoise: ss, referenceNoise: rs } = cc;
   const n = width * height;
   // Signal in both, each above snr σ: the sources' cores, where PSF models are surest (their
   // wings, drawn from a few stars, bias the ratio by 5–10% on the DECam stacks).
@@ -282,7 +321,7 @@ export async function fluxRatioFromImages(
   if (count === 0) throw reason('they share no signal above the noise');
   const regions = signalRegions(selected, s, width, height);
   // The shared PSF's peak share: a region whose peak holds as much of its light is a point source.
-  const psfPeak = crossPsfPeak(sciencePsf, referencePsf);
+  const psfPeak = crossPsfPeak(cc.sciencePsf, cc.referencePsf);
   const extended = regions.some((g) => g.pixels >= 9 && g.peak / g.sum < 0.6 * psfPeak);
   if (regions.length < 2 && !extended)
     throw reason('the only shared signal is one point-like source, which may be the one that changed');
@@ -308,7 +347,7 @@ export async function fluxRatioFromImages(
   }
   // The slope's error, σ/√Σr², with neighbouring pixels of a convolved image sharing their
   // noise: one independent measurement per correlation area.
-  const corrArea = Math.max(1, 1 / Math.max(sumSq(referencePsf), sumSq(sciencePsf)));
+  const corrArea = cc.correlationArea;
   const den = used.reduce((t, i) => t + r[i] * r[i], 0);
   return {
     fluxRatio: ratio,
@@ -411,59 +450,15 @@ export interface PsfMismatch {
  * steer it. A broadening is reported only when it lowers that scatter by at least 20%.
  */
 export async function psfMismatchFromImages(
-  science: Float32Array,
-  reference: Float32Array,
-  width: number,
-  height: number,
-  sciencePsf: Float32Array,
-  referencePsf: Float32Array,
-  scienceSigma: number,
-  referenceSigma: number,
+  cc: CrossConvolved,
   options: { snr?: number; maxSigma?: number } = {},
 ): Promise<PsfMismatch> {
   const snr = options.snr ?? 5;
   const maxSigma = options.maxSigma ?? 2.5;
   // Fifty trial convolutions: on large images, the central 1024² holds signal enough.
-  if (width > 1024 || height > 1024) {
-    const w = Math.min(width, 1024);
-    const h = Math.min(height, 1024);
-    const x0 = (width - w) >> 1;
-    const y0 = (height - h) >> 1;
-    const crop = (d: Float32Array) => {
-      const out = new Float32Array(w * h);
-      for (let y = 0; y < h; y++)
-        out.set(d.subarray((y0 + y) * width + x0, (y0 + y) * width + x0 + w), y * w);
-      return out;
-    };
-    return psfMismatchFromImages(
-      crop(science),
-      crop(reference),
-      w,
-      h,
-      sciencePsf,
-      referencePsf,
-      scienceSigma,
-      referenceSigma,
-      options,
-    );
-  }
-  const side = (k: Float32Array) => Math.round(Math.sqrt(k.length));
-  const kernel = (k: Float32Array) => ({ data: k, width: side(k), height: side(k) });
-  const a = await convolve({ width, height, data: science }, kernel(referencePsf), {
-    edge: 'nan',
-    keepNaN: true,
-  });
-  const b = await convolve({ width, height, data: reference }, kernel(sciencePsf), {
-    edge: 'nan',
-    keepNaN: true,
-  });
-  const sumSq = (k: ArrayLike<number>) => {
-    let t = 0;
-    for (let i = 0; i < k.length; i++) t += k[i] * k[i];
-    return t;
-  };
-  const sa = scienceSigma * Math.sqrt(sumSq(referencePsf));
-  const sb = referenceSigma * Math.sqrt(sumSq(sciencePsf));
+  if (cc.width > 1024 || cc.height > 1024) return psfMismatchFromImages(centralCrop(cc, 1024), options);
+  const { width, height, science: a, reference: b, scienceNoise: sa, referenceNoise: sb } = cc;
+  const { sciencePsf, referencePsf } = cc;
   const idx: number[] = [];
   for (let i = 0; i < width * height; i++)
     if (a[i] > 0 && b[i] > 0 && (a[i] / sa + b[i] / sb) / Math.SQRT2 > snr) idx.push(i);
@@ -558,33 +553,8 @@ export interface ImageShift {
  * residuals' scatter and by the convolved noise's correlation area. Undefined when the
  * images share too little signal or the fit is degenerate.
  */
-export async function shiftFromImages(
-  science: Float32Array,
-  reference: Float32Array,
-  width: number,
-  height: number,
-  sciencePsf: Float32Array,
-  referencePsf: Float32Array,
-  scienceSigma: number,
-  referenceSigma: number,
-  snr = 5,
-): Promise<ImageShift | undefined> {
-  const side = (k: Float32Array) => Math.round(Math.sqrt(k.length));
-  const kernel = (k: Float32Array) => ({ data: k, width: side(k), height: side(k) });
-  const a = await convolve({ width, height, data: science }, kernel(referencePsf), {
-    edge: 'nan',
-    keepNaN: true,
-  });
-  const b = await convolve({ width, height, data: reference }, kernel(sciencePsf), {
-    edge: 'nan',
-    keepNaN: true,
-  });
-  let k2 = 0;
-  for (const v of referencePsf) k2 += v * v;
-  let q2 = 0;
-  for (const v of sciencePsf) q2 += v * v;
-  const sa = scienceSigma * Math.sqrt(k2);
-  const sb = referenceSigma * Math.sqrt(q2);
+export async function shiftFromImages(cc: CrossConvolved, snr = 5): Promise<ImageShift | undefined> {
+  const { width, height, science: a, reference: b, scienceNoise: sa, referenceNoise: sb } = cc;
   let idx: number[] = [];
   for (let y = 1; y < height - 1; y++) {
     for (let x = 1; x < width - 1; x++) {
@@ -626,7 +596,7 @@ export async function shiftFromImages(
   }
   if (!solution || !(solution.p[0] > 0)) return undefined;
   const { p, cov, rms } = solution;
-  const corrArea = Math.max(1, 1 / Math.max(k2, q2));
+  const corrArea = cc.correlationArea;
   const err = (r: number) => (rms * Math.sqrt(cov[r][r] * corrArea)) / p[0];
   return { dx: -p[1] / p[0], dy: -p[2] / p[0], sigmaX: err(1), sigmaY: err(2), pixels: idx.length };
 }

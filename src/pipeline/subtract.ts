@@ -13,6 +13,7 @@ import { type ExtractConfig, extractSources, type Source } from '../image/extrac
 import { type Image, MaskBit } from '../image/image.ts';
 import { buildMask } from '../image/masks.ts';
 import {
+  crossConvolve,
   fluxRatioFromImages,
   type MatchResult,
   matchStars,
@@ -524,29 +525,9 @@ export async function subtract(
       const cy = Math.round(height / 2);
       // Without stars the PSF models went unchecked too (a cutout's one FWHM given for both
       // images): the pixels tell whether one image is broader than its model.
-      const mismatch = await psfMismatchFromImages(
-        sciSub,
-        refSub,
-        width,
-        height,
-        psfs.science.psf.stamp(cx, cy),
-        psfs.reference.psf.stamp(cx, cy),
-        sigmaN,
-        sigmaR,
-      );
-      if (mismatch.broader !== 'none') {
-        const side = psfs[mismatch.broader];
-        const before = side.psf.fwhm(cx, cy);
-        side.psf = new BroadenedPsf(side.psf, mismatch.sigma);
-        psfBroadening = { image: mismatch.broader, sigma: mismatch.sigma };
-        warnings.push(
-          `the ${mismatch.broader} image is broader than its PSF model: broadened by a Gaussian of σ ${mismatch.sigma.toFixed(1)} px (FWHM ${before.toFixed(2)} → ${side.psf.fwhm(cx, cy).toFixed(2)} px; residual scatter ${mismatch.scatterBefore.toFixed(2)} → ${mismatch.scatterAfter.toFixed(2)})`,
-        );
-      }
-      // No bright stars for the offset either: the shared signal gives it, and its uncertainty
-      // is the registration noise (0.2 px assumed would silence transients on bright nuclei).
-      if (bright.matches < 3) {
-        const shift = await shiftFromImages(
+      // The images each convolved with the other's PSF, made again when a model changes.
+      const crossed = () =>
+        crossConvolve(
           sciSub,
           refSub,
           width,
@@ -556,6 +537,22 @@ export async function subtract(
           sigmaN,
           sigmaR,
         );
+      let cc = await crossed();
+      const mismatch = await psfMismatchFromImages(cc);
+      if (mismatch.broader !== 'none') {
+        const side = psfs[mismatch.broader];
+        const before = side.psf.fwhm(cx, cy);
+        side.psf = new BroadenedPsf(side.psf, mismatch.sigma);
+        psfBroadening = { image: mismatch.broader, sigma: mismatch.sigma };
+        cc = await crossed();
+        warnings.push(
+          `the ${mismatch.broader} image is broader than its PSF model: broadened by a Gaussian of σ ${mismatch.sigma.toFixed(1)} px (FWHM ${before.toFixed(2)} → ${side.psf.fwhm(cx, cy).toFixed(2)} px; residual scatter ${mismatch.scatterBefore.toFixed(2)} → ${mismatch.scatterAfter.toFixed(2)})`,
+        );
+      }
+      // No bright stars for the offset either: the shared signal gives it, and its uncertainty
+      // is the registration noise (0.2 px assumed would silence transients on bright nuclei).
+      if (bright.matches < 3) {
+        const shift = await shiftFromImages(cc);
         if (shift) {
           // The offset itself is not applied: a first-order fit through PSF models that are
           // themselves uncertain is biased (0.7 px on DECam stacks known to share one grid).
@@ -568,16 +565,7 @@ export async function subtract(
         }
       }
       try {
-        const r = await fluxRatioFromImages(
-          sciSub,
-          refSub,
-          width,
-          height,
-          psfs.science.psf.stamp(cx, cy),
-          psfs.reference.psf.stamp(cx, cy),
-          sigmaN,
-          sigmaR,
-        );
+        const r = await fluxRatioFromImages(cc);
         m = { ...m, fluxRatio: r.fluxRatio, fluxRatioError: r.fluxRatioError };
       } catch (err) {
         if (!(err instanceof NoSharedSignalError)) throw err;
