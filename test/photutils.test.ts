@@ -26,6 +26,7 @@ import { loadImage } from '../src/pipeline/load.ts';
 import { drawPoint, phaseStamps } from '../src/sim/psf.ts';
 import { Random } from '../src/sim/random.ts';
 import { TEST_DATA } from './support/cli.ts';
+import { writeNpy } from './support/npy.ts';
 import { hasPythonModule, PYTHON, requireTool, run } from './support/tools.ts';
 
 const SCRIPT = fileURLToPath(new URL('./support/photutils_psf.py', import.meta.url));
@@ -37,19 +38,6 @@ before(() => {
 after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** A float32 .npy file (format 1.0, C order). */
-function writeNpy(path: string, data: Float32Array, shape: number[]): void {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')},), }`;
-  header += `${' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64)}\n`;
-  const head = Buffer.alloc(10);
-  head.write('\x93NUMPY', 0, 'latin1');
-  head[6] = 1;
-  head[7] = 0;
-  head.writeUInt16LE(header.length, 8);
-  const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  writeFileSync(path, Buffer.concat([head, Buffer.from(header, 'latin1'), body]));
-}
 
 /** photutils' [x, y, flux, model sum over the fit box] per star; see photutils_psf.py for `params`. */
 function photutils(name: string, image: Image, params: Record<string, unknown>): number[][] {
