@@ -40,6 +40,34 @@ function skyWithStars(
   return { subtracted, stars };
 }
 
+/**
+ * Cosmic-ray hits of the given shapes (x, y offsets in pairs), 1,000–5,000 DN a pixel, on a
+ * regular scatter of places away from the stars and from each other: the hit pixels' indices.
+ */
+function placeHits(
+  subtracted: Float32Array,
+  stars: [number, number][],
+  rng: Random,
+  shapes: number[][],
+  o: { count: number; span: number; clearance: number },
+): number[] {
+  const hit: number[] = [];
+  for (let k = 0; hit.length < o.count; k++) {
+    const x0 = 20 + ((41 * k) % o.span);
+    const y0 = 20 + ((59 * k) % o.span);
+    if (stars.some(([sx, sy]) => Math.hypot(sx - x0, sy - y0) < o.clearance)) continue;
+    if (hit.some((i) => Math.hypot((i % N) - x0, Math.floor(i / N) - y0) < 6)) continue;
+    const s = shapes[k % shapes.length];
+    const charge = 1000 + 4000 * rng.uniform();
+    for (let p = 0; p < s.length; p += 2) {
+      const i = (y0 + s[p + 1]) * N + x0 + s[p];
+      subtracted[i] += charge * (0.9 + 0.2 * rng.uniform());
+      hit.push(i);
+    }
+  }
+  return hit;
+}
+
 /** No pixel within 3 px of a star carries the bit. */
 function starsUntouched(mask: Uint8Array, stars: [number, number][], bit: number): void {
   for (const [x, y] of stars) {
@@ -125,20 +153,7 @@ test('compact hits of three or four pixels are masked on an undersampled image; 
     [0, 0, 1, 0, 0, 1, 1, 1],
     [1, 0, 0, 1, 1, 1, -1, 2],
   ];
-  const hit: number[] = [];
-  for (let k = 0; hit.length < 80; k++) {
-    const x0 = 20 + ((41 * k) % 200);
-    const y0 = 20 + ((59 * k) % 200);
-    if (stars.some(([sx, sy]) => Math.hypot(sx - x0, sy - y0) < 10)) continue;
-    if (hit.some((i) => Math.hypot((i % N) - x0, Math.floor(i / N) - y0) < 6)) continue;
-    const s = shapes[k % shapes.length];
-    const charge = 1000 + 4000 * rng.uniform();
-    for (let p = 0; p < s.length; p += 2) {
-      const i = (y0 + s[p + 1]) * N + x0 + s[p];
-      subtracted[i] += charge * (0.9 + 0.2 * rng.uniform());
-      hit.push(i);
-    }
-  }
+  const hit = placeHits(subtracted, stars, rng, shapes, { count: 80, span: 200, clearance: 10 });
   hitsMasked(subtracted, hit, stars);
 });
 
@@ -345,20 +360,7 @@ test("the image's own stars lift the limit when the PSF model is broader than th
     [0, 0, 1, 0, 0, 1],
     [0, 0, 1, 0, 0, 1, 1, 1],
   ];
-  const hit: number[] = [];
-  for (let k = 0; hit.length < 100; k++) {
-    const x0 = 20 + ((41 * k) % 220);
-    const y0 = 20 + ((59 * k) % 220);
-    if (stars.some(([sx, sy]) => Math.hypot(sx - x0, sy - y0) < 8)) continue;
-    if (hit.some((i) => Math.hypot((i % N) - x0, Math.floor(i / N) - y0) < 6)) continue;
-    const s = shapes[k % shapes.length];
-    const charge = 1000 + 4000 * rng.uniform();
-    for (let p = 0; p < s.length; p += 2) {
-      const i = (y0 + s[p + 1]) * N + x0 + s[p];
-      subtracted[i] += charge * (0.9 + 0.2 * rng.uniform());
-      hit.push(i);
-    }
-  }
+  const hit = placeHits(subtracted, stars, rng, shapes, { count: 100, span: 220, clearance: 8 });
   const [hx, hy] = stars[0];
   subtracted[Math.round(hy) * N + Math.round(hx)] += 40000;
   const mask = buildMask(
