@@ -1,5 +1,7 @@
 /** Aggregation on both backends: what it registers, idempotence, and a SIGKILL half way. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { aggregate } from '../src/ops/aggregate.ts';
 import type { Db } from '../src/ops/db.ts';
@@ -14,6 +16,7 @@ import { tileCentre, tileOf } from '../src/sky/tiles.ts';
 import { openStore } from '../src/store/index.ts';
 import type { ObjectStore } from '../src/store/store.ts';
 import { BACKENDS, rapid, rapidProcess, testEnv } from './support/ops.ts';
+import { waitFor } from './support/wait.ts';
 
 const TILE = tileOf(9.6, -44);
 
@@ -239,17 +242,37 @@ for (const backend of BACKENDS) {
         } finally {
           await db.close();
         }
+        // Job 100's result record becomes a named pipe: reading it blocks, so aggregation cannot
+        // pass its batch, and the kill lands half way whatever the machine's speed.
+        const jobs = await (async () => {
+          const d = await env.open();
+          try {
+            return await d.query<{ id: number; result_uri: string }>(
+              'SELECT id, result_uri FROM jobs ORDER BY id',
+            );
+          } finally {
+            await d.close();
+          }
+        })();
+        const blocked = jobs[99].result_uri;
+        const saved = await readFile(blocked);
+        await unlink(blocked);
+        execFileSync('mkfifo', [blocked]);
         const child = rapidProcess(['aggregate', '--batch-size', '10', ...env.args]);
         let stderr = '';
-        await new Promise<void>((resolve) => {
-          child.stderr.setEncoding('utf8').on('data', (s: string) => {
-            stderr += s;
-            const m = [...stderr.matchAll(/"done":(\d+)/g)];
-            if (m.length > 0 && Number(m[m.length - 1][1]) >= 60 && !child.killed) child.kill('SIGKILL');
-          });
-          child.on('close', () => resolve());
+        child.stderr.setEncoding('utf8').on('data', (s: string) => {
+          stderr += s;
         });
+        const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+        await waitFor(() => {
+          const m = [...stderr.matchAll(/"done":(\d+)/g)];
+          return m.length > 0 && Number(m[m.length - 1][1]) >= 60;
+        }, 'aggregation to register 60 records');
+        child.kill('SIGKILL');
+        await closed;
         assert.equal(child.signalCode, 'SIGKILL', `aggregate ended before the kill: ${stderr}`);
+        await unlink(blocked);
+        await writeFile(blocked, saved);
         db = await env.open();
         try {
           const mid = await counts(db);

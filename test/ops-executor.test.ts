@@ -1,6 +1,6 @@
 /** The local executor: a process pool with stages, dependencies, stop and interrupt; Ctrl-C on launch. */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -8,6 +8,7 @@ import { LocalExecutor } from '../src/exec/local.ts';
 import type { JobEnded } from '../src/exec/types.ts';
 import type { PlannedJob } from '../src/ops/launch.ts';
 import { fakeImage, rapid, rapidProcess, testEnv } from './support/ops.ts';
+import { jobTmpDirs, waitFor } from './support/wait.ts';
 
 let dir: string;
 let script: string;
@@ -55,13 +56,14 @@ async function events(): Promise<{ id: string; event: string; t: number }[]> {
     .map((l) => JSON.parse(l));
 }
 
-/** Resolves once n fake jobs have logged their start (and so installed their SIGTERM handler): a fixed delay races process start-up on a loaded machine. */
+/** Resolves once n fake jobs have logged their start (and so installed their SIGTERM handler). */
 async function started(n: number): Promise<void> {
-  for (;;) {
-    const ev = await readFile(logFile, 'utf8').catch(() => '');
-    if (ev.split('\n').filter((l) => l.includes('"start"')).length >= n) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(
+    async () =>
+      (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('"start"'))
+        .length >= n,
+    `${n} fake jobs to start`,
+  );
 }
 
 function executor(concurrency: number, name: string): LocalExecutor {
@@ -150,7 +152,7 @@ test('Ctrl-C on rapid launch: running jobs finish, the rest stay queued (exit 75
       );
     assert.equal(rapid(['ingest', env.dir, ...env.args]).code, 0);
     const cfg = join(env.dir, 'config.json');
-    await writeFile(cfg, JSON.stringify({ noop: { sleepMs: 1500 } }));
+    await writeFile(cfg, JSON.stringify({ noop: { sleepMs: 4000 } }));
     const args = [
       'launch',
       '--from',
@@ -165,25 +167,21 @@ test('Ctrl-C on rapid launch: running jobs finish, the rest stay queued (exit 75
       cfg,
       ...env.args,
     ];
-    const child = rapidProcess(args);
+    // The job's start is seen as its temporary folder appearing in the TMPDIR given to it.
+    const tmp = join(env.dir, 'tmp');
+    await mkdir(tmp);
+    const child = rapidProcess(args, { env: { TMPDIR: tmp } });
     let stderr = '';
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
       stdout += s;
     });
-    const sent = new Promise<void>((resolve) => {
-      child.stderr.setEncoding('utf8').on('data', (s: string) => {
-        stderr += s;
-        if (/"what":"jobs","done":0/.test(stderr) && !child.killed) {
-          setTimeout(() => {
-            child.kill('SIGINT');
-            resolve();
-          }, 500);
-        }
-      });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
     });
+    await waitFor(async () => (await jobTmpDirs(tmp)).length > 0, 'the first job to start');
+    child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    await sent;
     assert.equal(code, 75, stderr);
     assert.match(stderr, /stopping: no new jobs/);
     assert.match(stderr, /launch the same range again to resume/);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_DEMO, runDemo } from '../ops/demo.ts';
 import { UsageError } from '../util/errors.ts';
+import { handleInterrupts } from './interrupt.ts';
 import { parseIndex } from './options.ts';
 
 export function registerDemoCommands(program: Command): void {
@@ -26,18 +27,26 @@ export function registerDemoCommands(program: Command): void {
         .filter((f) => f !== '');
       if (filters.length === 0) throw new UsageError('--filters needs at least one filter');
       const jobs = opts.jobs === undefined ? undefined : parseIndex(opts.jobs, '--jobs');
-      const r = await runDemo({
-        dir: String(opts.dir),
-        tiles: parseIndex(String(opts.tiles), '--tiles'),
-        epochs: parseIndex(String(opts.epochs), '--epochs'),
-        filters,
-        size: parseIndex(String(opts.size), '--size'),
-        seed: parseIndex(String(opts.seed), '--seed'),
-        jobs: jobs === 0 ? undefined : jobs,
-        databaseUrl: opts.databaseUrl,
-        store: opts.store,
-        s3Endpoint: opts.s3Endpoint,
-      });
+      const interrupts = handleInterrupts('rapid demo');
+      let r: Awaited<ReturnType<typeof runDemo>>;
+      try {
+        r = await runDemo({
+          dir: String(opts.dir),
+          tiles: parseIndex(String(opts.tiles), '--tiles'),
+          epochs: parseIndex(String(opts.epochs), '--epochs'),
+          filters,
+          size: parseIndex(String(opts.size), '--size'),
+          seed: parseIndex(String(opts.seed), '--seed'),
+          jobs: jobs === 0 ? undefined : jobs,
+          databaseUrl: opts.databaseUrl,
+          store: opts.store,
+          s3Endpoint: opts.s3Endpoint,
+          onExecutor: (e) => interrupts.onExecutor(e),
+          checkStop: () => interrupts.check(),
+        });
+      } finally {
+        interrupts.dispose();
+      }
       process.stderr.write(`demo: done; the report is ${r.report}\n`);
       process.stdout.write(`${JSON.stringify(r)}\n`);
       process.exitCode = r.exitCode;

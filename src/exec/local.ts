@@ -7,6 +7,9 @@
  *   `stop()` starts no more jobs and lets the running ones finish; `interrupt()` sends them
  *   SIGTERM (the job stops at its next step with 75, interrupted) and SIGKILL after a grace
  *   period. Jobs not started stay queued, so a later launch resumes.
+ * - A job ends at once (75) when the launcher dies, even by SIGKILL: its standard input is a
+ *   pipe from the launcher (`--exit-with-parent`), which closes then. The next launch marks the
+ *   dead launcher's run interrupted and runs its unfinished jobs again.
  */
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -114,9 +117,11 @@ export class LocalExecutor implements Executor {
     const start = (job: PlannedJob) => {
       const p = startJobProcess(job.manifestUri, {
         command: this.options.command,
-        jobArgs: this.options.jobArgs,
+        // A job ends with its launcher: its standard input, a pipe from here, closes then.
+        jobArgs: ['--exit-with-parent', ...(this.options.jobArgs ?? [])],
         env: this.options.env,
         detached: true,
+        stdinPipe: true,
       });
       const xid = String(p.child.pid ?? '');
       this.running.set(job.jobId, { job, child: p.child });
@@ -124,7 +129,9 @@ export class LocalExecutor implements Executor {
       void p.done.then((r) => {
         this.running.delete(job.jobId);
         const interrupted = this.interrupting && (r.signal !== null || r.code === ExitCode.TEMPORARY);
-        const exitCode = r.code ?? (interrupted ? ExitCode.TEMPORARY : ExitCode.INTERNAL);
+        // Killed by a signal (the out-of-memory killer, an operator): not the job's bug; running
+        // it again may succeed (75, as under the queue, which retries it).
+        const exitCode = r.code ?? ExitCode.TEMPORARY;
         end({
           jobId: job.jobId,
           status: statusOf(exitCode, interrupted),

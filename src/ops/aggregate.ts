@@ -7,7 +7,8 @@
  * when nothing is new changes nothing.
  *
  * Jobs without a result record yet (still running, or died before writing one) are left for a
- * later run. A result record or catalog that cannot be read is reported, and its job left
+ * later run, and so are jobs whose result record was left by an earlier launch (its run id is not
+ * the job's current one). A result record or catalog that cannot be read is reported, and its job left
  * unaggregated.
  */
 import { type DiffSource, decodeDiffCatalog } from '../pipeline/catalog.ts';
@@ -16,6 +17,7 @@ import { parseResult, toJson } from '../pipeline/manifest.ts';
 import type { StoreRouter } from '../pipeline/runner.ts';
 import { type ResultRecord, SCIENCE_PRODUCTS } from '../pipeline/types.ts';
 import { tileOf } from '../sky/tiles.ts';
+import { isInside } from '../store/confine.ts';
 import { sha256 } from '../store/store.ts';
 import { ExitCode, RapidError } from '../util/errors.ts';
 import type { Db } from './db.ts';
@@ -39,6 +41,11 @@ export interface AggregateSummary {
   registered: number;
   /** Jobs with no result record yet. */
   missing: number;
+  /**
+   * Jobs whose result record is left from an earlier launch (another run id): not registered;
+   * the job's record of its current launch is awaited.
+   */
+  stale: number;
   unreadable: number;
   products: number;
   sources: number;
@@ -47,6 +54,10 @@ export interface AggregateSummary {
 
 interface PendingJob {
   id: number;
+  /** The run that launched the job last: only a result record of that run is its result. */
+  run_id: number;
+  /** That run's store root: every product a result record names must lie inside it. */
+  store_root: string | null;
   pipeline: string;
   result_uri: string;
   image_id: number | null;
@@ -91,8 +102,9 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
  */
 async function pendingJobs(db: Db, runId: number | undefined): Promise<PendingJob[]> {
   return db.query<PendingJob>(
-    `SELECT j.id, j.pipeline, j.result_uri, j.image_id, j.refimage_id, i.mjd, i.filter, j.depends_on
-     FROM jobs j LEFT JOIN images i ON i.id = j.image_id
+    `SELECT j.id, j.run_id, r.store AS store_root, j.pipeline, j.result_uri, j.image_id, j.refimage_id, i.mjd,
+       i.filter, j.depends_on
+     FROM jobs j LEFT JOIN images i ON i.id = j.image_id LEFT JOIN runs r ON r.id = j.run_id
      WHERE j.aggregated_at IS NULL
        AND NOT (j.status = 'failed' AND j.started_at IS NULL)
        AND ($1::bigint IS NULL OR j.id IN (SELECT job_id FROM run_jobs WHERE run_id = $1))
@@ -108,6 +120,7 @@ export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateS
     pending: jobs.length,
     registered: 0,
     missing: 0,
+    stale: 0,
     unreadable: 0,
     products: 0,
     sources: 0,
@@ -134,6 +147,20 @@ export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateS
         if (result.jobId !== Number(job.id))
           throw new RapidError(
             `${job.result_uri}: result record of job ${result.jobId}, expected job ${job.id}`,
+            ExitCode.BAD_INPUT,
+          );
+        // A record from an earlier launch (a relaunch with --force, or an old job that ended
+        // late) describes products this launch will replace: never register it.
+        if (result.runId !== Number(job.run_id)) {
+          s.stale++;
+          return undefined;
+        }
+        const outside = job.store_root
+          ? result.products.find((p) => !isInside(job.store_root!, p.uri))
+          : undefined;
+        if (outside)
+          throw new RapidError(
+            `${job.result_uri}: product ${outside.uri} is outside the store ${job.store_root}`,
             ExitCode.BAD_INPUT,
           );
         let sources: DiffSource[] = [];

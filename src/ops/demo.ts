@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ProgressReporter } from '../cli/progress.ts';
 import type { RapidConfig } from '../config.ts';
+import type { Executor } from '../exec/types.ts';
 import { type SimulationSummary, simulateSurvey } from '../sim/simulate.ts';
 import { UsageError } from '../util/errors.ts';
 import { aggregate } from './aggregate.ts';
@@ -29,6 +30,10 @@ export interface DemoOptions {
   store?: string;
   s3Endpoint?: string;
   log?: (line: string) => void;
+  /** Called with the executor while the jobs run (to stop or interrupt it on Ctrl-C), then undefined. */
+  onExecutor?: (e: Executor | undefined) => void;
+  /** Called between steps: throws to stop the demo there (a Ctrl-C). */
+  checkStop?: () => void;
 }
 
 export const DEFAULT_DEMO = { tiles: 2, epochs: 6, filters: ['F158', 'F106'], size: 1024, seed: 1 };
@@ -65,6 +70,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const simDir = join(dir, 'sim');
   const seconds: Record<string, number> = {};
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    o.checkStop?.();
     const t0 = performance.now();
     const out = await fn();
     seconds[name] = Number(((performance.now() - t0) / 1000).toFixed(2));
@@ -112,8 +118,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       const to = new Date(new Date(epochs[epochs.length - 1].dateObs).getTime() + 86_400_000);
       log(`demo: 3/6 launching ${from.toISOString()} to ${to.toISOString()}; 4/6 running the jobs`);
       const run = await timed('launch', () =>
-        launchAndRun(ctx, { from, to, executor: 'local', concurrency: o.jobs }),
+        launchAndRun(ctx, { from, to, executor: 'local', concurrency: o.jobs, onExecutor: o.onExecutor }),
       );
+      o.onExecutor?.(undefined);
       const l = run.launch;
       log(
         `demo: run ${l.runId}: ${l.images} science images, ${l.references.planned} references built, ${l.jobs.toRun} jobs run; by exit code ${JSON.stringify(run.jobs.byExitCode)}`,

@@ -3,7 +3,10 @@
  * flush) by the launching process: the executor tells when a job starts and ends; the details
  * (per-step timings, QA, products) come later from the result records, at aggregation.
  */
+
+import { hostname } from 'node:os';
 import type { JobEnded, JobStarted } from '../exec/types.ts';
+import { processAlive } from '../util/pid.ts';
 import type { Db } from './db.ts';
 
 export class JobStateWriter {
@@ -80,4 +83,35 @@ export class JobStateWriter {
 /** Mark a run ended (or interrupted). */
 export async function endRun(db: Db, runId: number, status: 'ended' | 'interrupted'): Promise<void> {
   await db.query('UPDATE runs SET ended_at = now(), status = $2 WHERE id = $1', [runId, status]);
+}
+
+/**
+ * Runs of the local executor whose launcher died (killed, or the machine reset) stay "launched"
+ * with jobs "running" that no process runs any more (their jobs end with their launcher). Mark
+ * them interrupted, on this machine, where a launcher's process id can be checked; their jobs
+ * run again at the next launch of their range. Resolves to the runs so marked.
+ */
+export async function interruptAbandonedRuns(db: Db): Promise<number[]> {
+  const runs = await db.query<{ id: number; pid: string | null }>(
+    `SELECT id, params->'launcher'->>'pid' AS pid FROM runs
+     WHERE status = 'launched' AND executor = 'local' AND params->'launcher'->>'host' = $1`,
+    [hostname()],
+  );
+  const dead = runs
+    .filter((r) => r.pid !== null && Number(r.pid) !== process.pid && !processAlive(Number(r.pid)))
+    .map((r) => Number(r.id));
+  if (dead.length === 0) return [];
+  await db.transaction(async (tx) => {
+    await tx.query(
+      `UPDATE jobs SET status = 'interrupted', exit_code = 75, ended_at = coalesce(ended_at, now()), updated_at = now(),
+         message = 'its launcher ended before it did'
+       WHERE run_id = ANY($1::bigint[]) AND status = 'running'`,
+      [dead],
+    );
+    await tx.query(
+      `UPDATE runs SET status = 'interrupted', ended_at = coalesce(ended_at, now()) WHERE id = ANY($1::bigint[])`,
+      [dead],
+    );
+  });
+  return dead;
 }

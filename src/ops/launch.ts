@@ -13,6 +13,7 @@
  * Jobs that ended with 0 or 4 before are not run again unless `force`. The jobs to run, with
  * their dependencies, go to the executor (exec/).
  */
+import { hostname } from 'node:os';
 import { romanFilter } from '../instrument/roman.ts';
 import { canonicalJson, configHash, validateManifest } from '../pipeline/manifest.ts';
 import { RESULT_NAME, SOFTWARE } from '../pipeline/runner.ts';
@@ -343,7 +344,13 @@ export async function launch(db: Db, o: LaunchOptions): Promise<LaunchResult> {
         o.force ?? false,
         procDate,
         root,
-        canonicalJson({ minRefInputs: minInputs, maxRefInputs: maxInputs, config: configs }),
+        canonicalJson({
+          minRefInputs: minInputs,
+          maxRefInputs: maxInputs,
+          config: configs,
+          // Who runs it: a later launch tells a local run whose launcher died from a live one.
+          launcher: { host: hostname(), pid: process.pid },
+        }),
       ],
     );
     const runId = Number(run.id);
@@ -505,113 +512,116 @@ export async function launch(db: Db, o: LaunchOptions): Promise<LaunchResult> {
         'INSERT INTO run_jobs (run_id, job_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING',
         [runId, all.map((j) => j.id)],
       );
-    return { runId, refs, refOf, refJob, stage1, stage2 };
-  });
-  const t3 = performance.now();
-
-  // 4. Manifests for the jobs to run.
-  const { runId, refs, refOf, refJob, stage1, stage2 } = written;
-  const created = new Date().toISOString();
-  const common = (j: JobRow, config: Record<string, unknown>) => ({
-    version: MANIFEST_VERSION as typeof MANIFEST_VERSION,
-    jobId: Number(j.id),
-    runId,
-    procDate,
-    outputPrefix: j.output_prefix,
-    store: o.storeConfig,
-    config,
-    configHash: configHash(config),
-    created,
-    software: SOFTWARE,
-  });
-  const manifests: { uri: string; manifest: Manifest }[] = [];
-  const toRun: PlannedJob[] = [];
-  const succeededRefJobs = new Set(stage1.filter((j) => j.status === 'succeeded').map((j) => Number(j.id)));
-  for (const j of stage1) {
-    if (j.status !== 'queued') continue;
-    const refId = Number(j.key.slice('refimage:'.length));
-    const r = refs.get(refId)!;
-    manifests.push({
-      uri: j.manifest_uri,
-      manifest: {
-        ...common(j, configs.reference),
-        pipeline: 'reference',
-        tile: Number(r.tile),
-        nside: r.nside,
-        filter: r.filter,
-        referenceId: refId,
-        version: r.version,
-        referencePrefix: r.prefix,
-        inputs: r.jobInputs.map(imageInput),
-      },
-    });
-    toRun.push({
+    // 4. The manifests, built and validated before the transaction commits: a manifest this
+    // software would refuse must not leave a run, a planned reference and queued jobs behind.
+    const created = new Date().toISOString();
+    const common = (j: JobRow, config: Record<string, unknown>) => ({
+      version: MANIFEST_VERSION as typeof MANIFEST_VERSION,
       jobId: Number(j.id),
-      pipeline: 'reference',
-      stage: 1,
-      manifestUri: j.manifest_uri,
-      resultUri: j.result_uri,
+      runId,
+      procDate,
+      outputPrefix: j.output_prefix,
+      store: o.storeConfig,
+      config,
+      configHash: configHash(config),
+      created,
+      software: SOFTWARE,
     });
-  }
-  let noReference = 0;
-  let alreadyDone = stage1.filter((j) => j.status === 'succeeded').length;
-  for (const j of stage2) {
-    if (j.status === 'failed' && j.exit_code === 33) noReference++;
-    if (j.status === 'succeeded') alreadyDone++;
-    if (j.status !== 'queued') continue;
-    const imageId = Number(j.key.slice('image:'.length));
-    const s = scienceById.get(imageId)!;
-    if (pipeline === 'noop') {
+    const manifests: { uri: string; manifest: Manifest }[] = [];
+    const toRun: PlannedJob[] = [];
+    const succeededRefJobs = new Set(stage1.filter((j) => j.status === 'succeeded').map((j) => Number(j.id)));
+    for (const j of stage1) {
+      if (j.status !== 'queued') continue;
+      const refId = Number(j.key.slice('refimage:'.length));
+      const r = refs.get(refId)!;
       manifests.push({
         uri: j.manifest_uri,
-        manifest: { ...common(j, configs.noop), pipeline: 'noop', science: imageInput(s) },
+        manifest: {
+          ...common(j, configs.reference),
+          pipeline: 'reference',
+          tile: Number(r.tile),
+          nside: r.nside,
+          filter: r.filter,
+          referenceId: refId,
+          referenceVersion: r.version,
+          referencePrefix: r.prefix,
+          inputs: r.jobInputs.map(imageInput),
+        },
       });
       toRun.push({
         jobId: Number(j.id),
-        pipeline: 'noop',
-        stage: 2,
+        pipeline: 'reference',
+        stage: 1,
         manifestUri: j.manifest_uri,
         resultUri: j.result_uri,
       });
-      continue;
     }
-    const refId = refOf.get(imageId)!;
-    const r = refs.get(refId)!;
-    const rj = refJob.get(refId)!;
-    const pending = (uri: string, checksum: string | null) => (checksum ? { uri, checksum } : { uri });
-    const reference: ReferenceInput = {
-      referenceId: refId,
-      tile: Number(r.tile),
-      nside: r.nside,
-      filter: r.filter,
-      version: r.version,
-      image: pending(r.image_uri, r.image_checksum),
-      coverage: pending(r.cov_uri, r.cov_checksum),
-      uncertainty: pending(r.unc_uri, r.unc_checksum),
-      psf: r.psf_uri ? pending(r.psf_uri, r.psf_checksum) : undefined,
-      nInputs: r.n_inputs,
-      maxInputMjd: r.max_input_mjd,
-      zeroPoint: r.zero_point ?? undefined,
-      resultUri: rj.result_uri,
-    };
-    if (reference.psf === undefined) delete reference.psf;
-    if (reference.zeroPoint === undefined) delete reference.zeroPoint;
-    manifests.push({
-      uri: j.manifest_uri,
-      manifest: { ...common(j, configs.science), pipeline: 'science', science: imageInput(s), reference },
-    });
-    toRun.push({
-      jobId: Number(j.id),
-      pipeline: 'science',
-      stage: 2,
-      manifestUri: j.manifest_uri,
-      resultUri: j.result_uri,
-      dependsOn: succeededRefJobs.has(Number(rj.id)) ? undefined : Number(rj.id),
-    });
-  }
+    let noReference = 0;
+    let alreadyDone = stage1.filter((j) => j.status === 'succeeded').length;
+    for (const j of stage2) {
+      if (j.status === 'failed' && j.exit_code === 33) noReference++;
+      if (j.status === 'succeeded') alreadyDone++;
+      if (j.status !== 'queued') continue;
+      const imageId = Number(j.key.slice('image:'.length));
+      const s = scienceById.get(imageId)!;
+      if (pipeline === 'noop') {
+        manifests.push({
+          uri: j.manifest_uri,
+          manifest: { ...common(j, configs.noop), pipeline: 'noop', science: imageInput(s) },
+        });
+        toRun.push({
+          jobId: Number(j.id),
+          pipeline: 'noop',
+          stage: 2,
+          manifestUri: j.manifest_uri,
+          resultUri: j.result_uri,
+        });
+        continue;
+      }
+      const refId = refOf.get(imageId)!;
+      const r = refs.get(refId)!;
+      const rj = refJob.get(refId)!;
+      const pending = (uri: string, checksum: string | null) => (checksum ? { uri, checksum } : { uri });
+      const reference: ReferenceInput = {
+        referenceId: refId,
+        tile: Number(r.tile),
+        nside: r.nside,
+        filter: r.filter,
+        version: r.version,
+        image: pending(r.image_uri, r.image_checksum),
+        coverage: pending(r.cov_uri, r.cov_checksum),
+        uncertainty: pending(r.unc_uri, r.unc_checksum),
+        psf: r.psf_uri ? pending(r.psf_uri, r.psf_checksum) : undefined,
+        nInputs: r.n_inputs,
+        maxInputMjd: r.max_input_mjd,
+        zeroPoint: r.zero_point ?? undefined,
+        resultUri: rj.result_uri,
+      };
+      if (reference.psf === undefined) delete reference.psf;
+      if (reference.zeroPoint === undefined) delete reference.zeroPoint;
+      manifests.push({
+        uri: j.manifest_uri,
+        manifest: { ...common(j, configs.science), pipeline: 'science', science: imageInput(s), reference },
+      });
+      toRun.push({
+        jobId: Number(j.id),
+        pipeline: 'science',
+        stage: 2,
+        manifestUri: j.manifest_uri,
+        resultUri: j.result_uri,
+        dependsOn: succeededRefJobs.has(Number(rj.id)) ? undefined : Number(rj.id),
+      });
+    }
+    for (const x of manifests) x.manifest = validateManifest(JSON.parse(JSON.stringify(x.manifest)), x.uri);
+    return { runId, stage1, stage2, manifests, toRun, noReference, alreadyDone };
+  });
+  const t3 = performance.now();
+
+  // 5. Manifests written after the commit: a failed write leaves queued jobs that a relaunch
+  // writes again.
+  const { runId, stage1, stage2, manifests, toRun, noReference, alreadyDone } = written;
   await mapLimit(manifests, o.concurrency ?? 32, async ({ uri, manifest }) => {
-    const m = validateManifest(JSON.parse(JSON.stringify(manifest)), uri);
-    await o.store.put(uri, `${JSON.stringify(m, null, 2)}\n`, { contentType: 'application/json' });
+    await o.store.put(uri, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json' });
   });
   const t4 = performance.now();
   return {

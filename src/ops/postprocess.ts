@@ -590,6 +590,8 @@ async function forcedPhotometry(
       JSON.parse(toJson({ ...p.manifest, jobId: Number(r.id), outputPrefix: r.output_prefix })),
       r.manifest_uri,
     );
+    // The record of an earlier measurement (same run, other inputs) must not pass for this one's.
+    await o.store.delete(r.result_uri);
     await o.store.put(r.manifest_uri, `${JSON.stringify(m, null, 2)}\n`, { contentType: 'application/json' });
     jobs.push({
       jobId: Number(r.id),

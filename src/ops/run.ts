@@ -11,7 +11,7 @@ import type { Executor, ExecutorSummary } from '../exec/types.ts';
 import { ExitCode, UsageError } from '../util/errors.ts';
 import type { OpsContext } from './context.ts';
 import type { Db } from './db.ts';
-import { endRun, JobStateWriter } from './jobs.ts';
+import { endRun, interruptAbandonedRuns, JobStateWriter } from './jobs.ts';
 import { type LaunchOptions, type LaunchResult, launch, type PlannedJob } from './launch.ts';
 
 export const EXECUTORS = ['local', 'queue', 'batch', 'none'] as const;
@@ -84,6 +84,7 @@ async function makeExecutor(ctx: OpsContext, o: RunOptions, runId: number): Prom
 
 export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunOutcome> {
   await checkExecutor(o);
+  await interruptAbandonedRuns(ctx.db);
   const result = await launch(ctx.db, {
     ...o,
     store: ctx.store,

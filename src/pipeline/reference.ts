@@ -164,7 +164,7 @@ export async function runReferenceJob(m: ReferenceManifest, ctx: JobContext): Pr
       h.set('TILE', m.tile, 'sky tile (HEALPix nested)');
       h.set('NSIDE', m.nside, 'HEALPix nside of TILE');
       h.set('FILTER', m.filter, 'Roman filter');
-      h.set('REFVERS', m.version, 'reference version');
+      h.set('REFVERS', m.referenceVersion, 'reference version');
       h.set('NCOMBINE', result.qa.nInputs, 'inputs co-added');
       h.set('ZPTMAG', result.qa.zeroPoint, 'AB mag of 1 count (common zero point)');
       h.set('COV5PCT', Number(result.qa.cov5percent.toFixed(3)), '% of the tile covered by >= 5 frames');

@@ -12,13 +12,16 @@
  *
  * It never touches the database. Its process exit code is the job's.
  */
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { confineToStore } from '../store/confine.ts';
 import { joinUri, openStore } from '../store/index.ts';
 import type { ObjectStore, PutData } from '../store/store.ts';
 import { ExitCode, RapidError } from '../util/errors.ts';
+import { processAlive } from '../util/pid.ts';
 import { VERSION } from '../version.ts';
 import { configHash, parseManifest, parseResult, toJson } from './manifest.ts';
 import { runNoopJob } from './noop.ts';
@@ -178,6 +181,10 @@ export async function runJob(manifestUri: string, options: RunJobOptions = {}): 
   let manifest: Manifest;
   try {
     manifest = parseManifest(await stores.for(manifestUri).getText(manifestUri), manifestUri);
+    // Nothing is written until the manifest's own paths are known to lie inside its store.
+    await confineToStore(manifest.store.root, manifest.outputPrefix, `${manifestUri}: outputPrefix`);
+    if (manifest.pipeline === 'reference')
+      await confineToStore(manifest.store.root, manifest.referencePrefix, `${manifestUri}: referencePrefix`);
   } catch (err) {
     await stores.close();
     const message = err instanceof Error ? err.message : String(err);
@@ -202,9 +209,14 @@ export async function runJob(manifestUri: string, options: RunJobOptions = {}): 
   const products: ProductRecord[] = [];
   const inputs: ObjectRef[] = [];
   const signal = options.signal ?? new AbortController().signal;
-  const tmpDir = await mkdtemp(join(tmpdir(), `rapid-job-${manifest.jobId}-`));
+  await removeStaleJobDirs();
+  const tmpDir = await mkdtemp(join(tmpdir(), `rapid-job-${manifest.jobId}-p${process.pid}-`));
+  // A job told to end at once (its worker or launcher died) exits without unwinding: still tidy.
+  const removeTmp = () => rmSync(tmpDir, { recursive: true, force: true });
+  process.once('exit', removeTmp);
 
   const put = async (uri: string, data: PutData, kind: string): Promise<ProductRecord> => {
+    await confineToStore(manifest.store.root, uri, 'product');
     const o = await router.for(uri).put(uri, data);
     const rec = { kind, uri: o.uri, checksum: o.checksum, bytes: o.bytes };
     const i = products.findIndex((p) => p.uri === rec.uri);
@@ -319,10 +331,12 @@ export async function runJob(manifestUri: string, options: RunJobOptions = {}): 
   } catch (err) {
     const m = err instanceof Error ? err.message : String(err);
     if (echo) process.stderr.write(`rapid: cannot write the result record ${resultUri}: ${m}\n`);
+    process.off('exit', removeTmp);
     await cleanup(tmpDir, router, stores);
     const code = exitCodeOf(err);
     return { exitCode: code === ExitCode.OK ? ExitCode.TEMPORARY : code, message: m };
   }
+  process.off('exit', removeTmp);
   await cleanup(tmpDir, router, stores);
   return { exitCode: outcome.exitCode, result, resultUri, message };
 }
@@ -331,6 +345,19 @@ function dedupe(refs: ObjectRef[]): ObjectRef[] {
   const seen = new Map<string, ObjectRef>();
   for (const r of refs) seen.set(r.uri, { uri: r.uri, checksum: r.checksum });
   return [...seen.values()];
+}
+
+const JOB_DIR = /^rapid-job-\d+-p(\d+)-/;
+
+/** Temporary folders of jobs whose process is gone (killed by SIGKILL, or the machine reset). */
+async function removeStaleJobDirs(): Promise<void> {
+  const base = tmpdir();
+  const names = await readdir(base).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = JOB_DIR.exec(name);
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1])))
+      await rm(join(base, name), { recursive: true, force: true }).catch(() => {});
+  }
 }
 
 async function cleanup(tmpDir: string, ...routers: StoreRouter[]): Promise<void> {

@@ -160,7 +160,8 @@ export const ReferenceManifestSchema = z.object({
   nside: z.number().int().positive(),
   filter: z.string().min(1),
   referenceId: z.number().int().positive(),
-  version: z.number().int().positive(),
+  /** The reference's version (`version` is the manifest format's). */
+  referenceVersion: z.number().int().positive(),
   /** Where the reference's files go: `<store>/refimages/<tile>/<filter>/v<version>/`. */
   referencePrefix: z.string().min(1),
   /** The frames to co-add, nearest to the tile centre first (3 … 25 by default). */
