@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { tileCentre } from '../sky/tiles.ts';
-import { ExitCode } from '../util/errors.ts';
+import { ExitCode, RapidError } from '../util/errors.ts';
 import { type DiffSource, encodeDiffCatalog } from './catalog.ts';
 import { type JobContext, type JobOutcome, type NoopManifest, SCIENCE_PRODUCTS } from './types.ts';
 
@@ -19,8 +19,15 @@ export const NoopConfigSchema = z.object({
 export async function runNoopJob(m: NoopManifest, ctx: JobContext): Promise<JobOutcome> {
   const config = NoopConfigSchema.parse(m.config);
   await ctx.step('noop', async () => {
-    if (config.sleepMs > 0) await new Promise((r) => setTimeout(r, config.sleepMs));
+    // The pause ends early when the job is interrupted, as a real step ends at its next check.
+    if (config.sleepMs > 0 && !ctx.signal.aborted)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, config.sleepMs);
+        ctx.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+      });
   });
+  if (ctx.signal.aborted)
+    throw new RapidError('interrupted during the pause; launch again to resume', ExitCode.TEMPORARY);
   if (config.catalogRows > 0) {
     await ctx.step('catalog', async () => {
       const c = m.science ? tileCentre(m.science.tile, m.science.nside) : { ra: 0, dec: 0 };
