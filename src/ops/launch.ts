@@ -211,7 +211,10 @@ interface JobRow {
   result_uri: string;
 }
 
-/** Upsert job rows in one statement. A job that succeeded keeps its state unless `force`. */
+/**
+ * Upsert job rows in one statement. A job that succeeded keeps its state unless `force`, its run
+ * too: `run_id` is the run that launched the job last, whose result record is the job's.
+ */
 async function upsertJobs(
   q: Queryable,
   specs: JobSpec[],
@@ -233,8 +236,7 @@ async function upsertJobs(
              $8::text[], $9::int[], $10::text[])
            AS u(pipeline, key, stage, image_id, refimage_id, depends_on, n_ref, status, exit_code, message)) s
      ON CONFLICT (pipeline, key) DO UPDATE SET
-       run_id = EXCLUDED.run_id,
-       executor = EXCLUDED.executor,
+       ${keep('run_id')}, ${keep('executor')},
        ${keep('stage')}, ${keep('refimage_id')}, ${keep('depends_on')}, ${keep('n_ref_inputs')},
        ${keep('status')}, ${keep('exit_code')}, ${keep('message')},
        ${clear('executor_job_id')}, ${clear('steps')}, ${clear('qa')}, ${clear('counts')}, ${clear('started_at')},
