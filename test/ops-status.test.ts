@@ -70,7 +70,7 @@ for (const backend of BACKENDS) {
         assert.match(text.stdout, /images 4, references 0, runs 2/);
         assert.match(text.stdout, /jobs 4: 4 succeeded/);
         const none = rapid(['status', '--run', '99', ...env.args]);
-        assert.equal(none.code, 64);
+        assert.equal(none.code, 66);
         assert.match(none.stderr, /no run 99/);
       } finally {
         await env.cleanup();

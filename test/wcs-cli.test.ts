@@ -137,14 +137,14 @@ describe('rapid wcs errors', () => {
     assert.equal(rapid(['wcs', 'pix2sky', join(tmp, 'nope.hdr'), '0', '0']).status, 66);
   });
 
-  test('no celestial WCS, bad numbers, positions off the projection: exit 65 with one line', () => {
+  test('no celestial WCS or positions off the projection: exit 65; bad numbers: usage, 64; one line each', () => {
     const noWcs = rapid(['wcs', 'pix2sky', join(TEST_DATA, 'real/sep-ntt/image.fits'), '1', '1']);
     assert.equal(noWcs.status, 65);
     assert.match(noWcs.stderr, /no HDU has a celestial WCS/);
     const bad = rapid(['wcs', 'pix2sky', IRAC, 'abc', '0']);
-    assert.equal(bad.status, 65);
+    assert.equal(bad.status, 64);
     assert.match(bad.stderr, /x must be a number, got 'abc'/);
-    assert.equal(rapid(['wcs', 'sky2pix', IRAC, '10', '95']).status, 65);
+    assert.equal(rapid(['wcs', 'sky2pix', IRAC, '10', '95']).status, 64);
     const far = rapid(['wcs', 'pix2sky', join(WCS_DATA, '1904-66_SIN.hdr'), '5000', '5000']);
     assert.equal(far.status, 65);
     assert.match(far.stderr, /outside the domain of the SIN projection/);

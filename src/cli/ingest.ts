@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { addBackendOptions, withContext } from '../ops/context.ts';
 import { ingest } from '../ops/ingest.ts';
-import { DEFAULT_NSIDE } from '../sky/tiles.ts';
+import { checkNside, DEFAULT_NSIDE } from '../sky/tiles.ts';
 import { ExitCode } from '../util/errors.ts';
 import { parseIndex, printJson } from './options.ts';
 import { ProgressReporter } from './progress.ts';
@@ -20,7 +20,8 @@ export function registerIngestCommands(program: Command): void {
       .option('--nside <n>', 'HEALPix nside of the sky tiles', String(DEFAULT_NSIDE))
       .option('--json', 'print the summary as indented JSON (default: one line of JSON)'),
   ).action(async (sources: string[], opts: Record<string, string | boolean | undefined>) => {
-    const nside = parseIndex(String(opts.nside), '--nside');
+    // A usage error (64) before any file is read or the database opened: not every file "unreadable".
+    const nside = checkNside(parseIndex(String(opts.nside), '--nside'));
     await withContext(opts, async (ctx) => {
       const progress = new ProgressReporter('ingest');
       let last = 0;

@@ -1,38 +1,14 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { readPipelineConfig } from '../config.ts';
 import type { Executor } from '../exec/types.ts';
 import { DEFAULT_QUEUE } from '../exec/types.ts';
+import { romanFilter } from '../instrument/roman.ts';
 import { addBackendOptions, withContext } from '../ops/context.ts';
 import type { LaunchPipeline } from '../ops/launch.ts';
 import { EXECUTORS, launchAndRun } from '../ops/run.ts';
 import { parseDate } from '../ops/time.ts';
-import { BadInputError, MissingInputError, UsageError } from '../util/errors.ts';
+import { UsageError } from '../util/errors.ts';
 import { parseIndex, parseNumber, printJson } from './options.ts';
-
-async function readConfig(path: string | undefined): Promise<Record<string, Record<string, unknown>>> {
-  if (path === undefined) return {};
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new MissingInputError(`${path}: no such configuration file`);
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    throw new BadInputError(`${path}: not JSON (${(err as Error).message})`);
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v))
-    throw new BadInputError(`${path}: expected {"science": {...}, "reference": {...}, "noop": {...}}`);
-  for (const [k, x] of Object.entries(v)) {
-    if (!['science', 'reference', 'noop'].includes(k))
-      throw new BadInputError(`${path}: unknown section '${k}' (science, reference, noop)`);
-    if (!x || typeof x !== 'object' || Array.isArray(x))
-      throw new BadInputError(`${path}: '${k}' must be an object`);
-  }
-  return v as Record<string, Record<string, unknown>>;
-}
 
 export function registerLaunchCommands(program: Command): void {
   addBackendOptions(
@@ -95,7 +71,30 @@ export function registerLaunchCommands(program: Command): void {
       throw new UsageError(`--executor must be one of ${EXECUTORS.join(', ')}, got '${executor}'`);
     const concurrency = opts.jobs === undefined ? undefined : parseIndex(String(opts.jobs), '--jobs');
     if (concurrency === 0) throw new UsageError('--jobs must be at least 1');
-    const config = await readConfig(opts.config as string | undefined);
+    // Every option is checked before the database is opened (created, migrated): a usage error
+    // leaves nothing behind.
+    if (!(from < to))
+      throw new UsageError(`--from (${from.toISOString()}) must be before --to (${to.toISOString()})`);
+    if (refFrom && refTo && !(refFrom < refTo))
+      throw new UsageError(
+        `--ref-from (${refFrom.toISOString()}) must be before --ref-to (${refTo.toISOString()})`,
+      );
+    const minRefInputs = parseIndex(String(opts.minRefInputs), '--min-ref-inputs');
+    const maxRefInputs = parseIndex(String(opts.maxRefInputs), '--max-ref-inputs');
+    if (!(minRefInputs >= 1 && maxRefInputs >= minRefInputs))
+      throw new UsageError(
+        `reference inputs: need 1 ≤ --min-ref-inputs (${minRefInputs}) ≤ --max-ref-inputs (${maxRefInputs})`,
+      );
+    if (opts.filter !== undefined) romanFilter(String(opts.filter));
+    const retryDelayMs = parseIndex(String(opts.retryDelay), '--retry-delay');
+    const redis = (opts.redis as string | undefined) ?? process.env.RAPID_REDIS;
+    if (executor === 'queue' && !redis)
+      throw new UsageError('--executor queue needs --redis redis://HOST:6379 (or env RAPID_REDIS)');
+    if (executor === 'batch' && (!opts.batchQueue || !opts.batchJobDefinition))
+      throw new UsageError('--executor batch needs --batch-queue and --batch-job-definition');
+    const batchPoll = parseNumber(String(opts.batchPoll), '--batch-poll');
+    if (!(batchPoll > 0)) throw new UsageError(`--batch-poll must be positive, got '${opts.batchPoll}'`);
+    const config = await readPipelineConfig(opts.config as string | undefined);
     await withContext(opts, async (ctx) => {
       let exec: Executor | undefined;
       let interrupts = 0;
@@ -123,21 +122,21 @@ export function registerLaunchCommands(program: Command): void {
           pipeline,
           executor,
           force: Boolean(opts.force),
-          minRefInputs: parseIndex(String(opts.minRefInputs), '--min-ref-inputs'),
-          maxRefInputs: parseIndex(String(opts.maxRefInputs), '--max-ref-inputs'),
+          minRefInputs,
+          maxRefInputs,
           config,
           concurrency,
-          redis: (opts.redis as string | undefined) ?? process.env.RAPID_REDIS,
+          redis,
           queue: opts.queue as string,
           wait: Boolean(opts.wait),
-          retryDelayMs: parseIndex(String(opts.retryDelay), '--retry-delay'),
+          retryDelayMs,
           batch:
             executor === 'batch'
               ? {
                   jobQueue: opts.batchQueue as string,
                   jobDefinition: opts.batchJobDefinition as string,
                   region: opts.batchRegion as string | undefined,
-                  pollSeconds: parseNumber(String(opts.batchPoll), '--batch-poll'),
+                  pollSeconds: batchPoll,
                 }
               : undefined,
           onExecutor: (e) => {

@@ -9,12 +9,35 @@ export function parseNumber(text: string, what: string): number {
   return v;
 }
 
-/** Parse a non-negative integer given on the command line. */
+/**
+ * Parse a non-negative integer given on the command line: decimal digits only (no sign, no
+ * `0x1`, `1e3` or `2.0`), at most 2^53 − 1; a usage error (exit 64) otherwise.
+ */
 export function parseIndex(text: string, what: string): number {
-  const v = parseNumber(text, what);
-  if (!Number.isInteger(v) || v < 0)
-    throw new UsageError(`${what} must be a non-negative integer, got '${text}'`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
+    throw new UsageError(`${what} must be a non-negative integer (decimal digits), got '${text}'`);
+  return Number(text);
+}
+
+/** The largest id a PostgreSQL bigint (the ids of runs, jobs, objects) holds: 2^63 − 1. */
+export const MAX_DB_ID = 2n ** 63n - 1n;
+
+/**
+ * Parse a database id (a run's, an object's) given on the command line: decimal digits only,
+ * 1 ≤ id ≤ 2^63 − 1 (PostgreSQL's bigint); `0x1`, `1e3`, `-1`, `0` and 99999999999999999999 are
+ * usage errors (exit 64), never a query that fails. Every command taking `--run` uses this.
+ */
+export function parseId(text: string, what: string): bigint {
+  const ok = /^\d+$/.test(text);
+  const v = ok ? BigInt(text) : 0n;
+  if (!ok || v < 1n || v > MAX_DB_ID)
+    throw new UsageError(`${what} must be an id: decimal digits, 1 to ${MAX_DB_ID}, got '${text}'`);
   return v;
+}
+
+/** `--run ID` when given (see parseId); undefined otherwise. */
+export function parseRunOption(value: unknown): bigint | undefined {
+  return value === undefined ? undefined : parseId(String(value), '--run');
 }
 
 /** Machine-readable output: one JSON document on standard output. */

@@ -6,8 +6,9 @@ import { writeAlerts } from '../ops/alerts.ts';
 import { addBackendOptions, withContext } from '../ops/context.ts';
 import { findObject, formatLightCurve, lightCurve, plotLightCurve } from '../ops/lightcurve.ts';
 import { DEFAULT_MATCH_RADIUS, postprocess } from '../ops/postprocess.ts';
-import { UsageError } from '../util/errors.ts';
-import { parseIndex, parseNumber, printJson } from './options.ts';
+import { requireRun } from '../ops/status.ts';
+import { MissingInputError, UsageError } from '../util/errors.ts';
+import { parseId, parseIndex, parseNumber, parseRunOption, printJson } from './options.ts';
 import { ProgressReporter } from './progress.ts';
 
 export function registerPostprocessCommands(program: Command): void {
@@ -31,7 +32,7 @@ export function registerPostprocessCommands(program: Command): void {
         '\nExit codes: 0 done; 64 bad option; 66 no such run; 70 some post-processing jobs failed; 75 stopped early.',
       ),
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
-    const runId = opts.run === undefined ? undefined : parseIndex(String(opts.run), '--run');
+    const run = parseRunOption(opts.run);
     const radius = parseNumber(String(opts.radius), '--radius');
     const executor = String(opts.executor);
     if (executor !== 'local' && executor !== 'none')
@@ -40,7 +41,7 @@ export function registerPostprocessCommands(program: Command): void {
     if (concurrency === 0) throw new UsageError('--jobs must be at least 1');
     await withContext(opts, async (ctx) => {
       const s = await postprocess(ctx.db, {
-        runId,
+        runId: run === undefined ? undefined : await requireRun(ctx.db, run),
         radiusArcsec: radius,
         allSources: Boolean(opts.allSources),
         executor,
@@ -80,7 +81,7 @@ export function registerPostprocessCommands(program: Command): void {
         '\nRun `rapid postprocess` first: packets need objects and cutouts.\nExit codes: 0 done; 64 bad option; 65 a packet does not fit the schema; 66 no such run; 75 NATS unreachable.',
       ),
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
-    const runId = opts.run === undefined ? undefined : parseIndex(String(opts.run), '--run');
+    const run = parseRunOption(opts.run);
     const outOpt = String(opts.out);
     const out = outOpt.startsWith('s3://') ? outOpt : resolve(outOpt);
     const publish = opts.publish === undefined ? undefined : String(opts.publish);
@@ -89,7 +90,7 @@ export function registerPostprocessCommands(program: Command): void {
     await withContext(opts, async (ctx) => {
       const progress = new ProgressReporter('alerts');
       const s = await writeAlerts(ctx.db, {
-        runId,
+        runId: run === undefined ? undefined : await requireRun(ctx.db, run),
         out,
         stores: ctx.stores,
         publish,
@@ -119,9 +120,17 @@ export function registerPostprocessCommands(program: Command): void {
       .option('--plot <file>', 'write the light-curve plot here (PNG)')
       .option('--json', 'print the object and its light curve as JSON instead of a table'),
   ).action(async (id: string, opts: Record<string, string | boolean | undefined>) => {
+    // An id is digits (1 to 2^63 − 1: a usage error otherwise, before the database); a name is not.
+    const numeric = /^\d+$/.test(id) ? parseId(id, 'object id') : undefined;
     await withContext(
       opts,
       async (ctx) => {
+        if (numeric !== undefined && numeric > BigInt(Number.MAX_SAFE_INTEGER)) {
+          // Beyond what a JavaScript number holds exactly: look it up exactly here.
+          const rows = await ctx.db.query('SELECT 1 FROM objects WHERE id = $1::bigint', [String(numeric)]);
+          if (rows.length === 0)
+            throw new MissingInputError(`no object ${id}; run \`rapid postprocess\` first`);
+        }
         const o = await findObject(ctx.db, id);
         const points = await lightCurve(ctx.db, o.id);
         if (opts.plot) {

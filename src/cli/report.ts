@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { addBackendOptions, withContext } from '../ops/context.ts';
 import { writeReport } from '../ops/report.ts';
-import { parseIndex, parseNumber, printJson } from './options.ts';
+import { requireRun } from '../ops/status.ts';
+import { parseNumber, parseRunOption, printJson } from './options.ts';
 
 export function registerReportCommands(program: Command): void {
   addBackendOptions(
@@ -19,14 +20,15 @@ export function registerReportCommands(program: Command): void {
       .option('--match-radius <px>', 'radius for matching sources with truth, pixels', '2')
       .option('--json', 'print the summary as indented JSON (default: one line with the index path)'),
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
-    const runId = opts.run === undefined ? undefined : parseIndex(String(opts.run), '--run');
+    const run = parseRunOption(opts.run);
+    const matchRadius = parseNumber(String(opts.matchRadius), '--match-radius');
     await withContext(opts, async (ctx) => {
       const s = await writeReport(ctx.db, {
         out: String(opts.out),
-        runId,
+        runId: run === undefined ? undefined : await requireRun(ctx.db, run),
         truth: opts.truth as string | undefined,
         stores: ctx.stores,
-        matchRadius: parseNumber(String(opts.matchRadius), '--match-radius'),
+        matchRadius,
       });
       process.stderr.write(`rapid: report written: ${s.index} (${s.figures.length} figures)\n`);
       if (opts.json) printJson(s);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { addBackendOptions, withContext } from '../ops/context.ts';
-import { formatStatus, status } from '../ops/status.ts';
-import { parseIndex, printJson } from './options.ts';
+import { formatStatus, requireRun, status } from '../ops/status.ts';
+import { parseRunOption, printJson } from './options.ts';
 
 export function registerStatusCommands(program: Command): void {
   addBackendOptions(
@@ -13,11 +13,11 @@ export function registerStatusCommands(program: Command): void {
       .option('--run <id>', 'the run to report (default: the latest)')
       .option('--json', 'machine-readable output'),
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
-    const runId = opts.run === undefined ? undefined : parseIndex(String(opts.run), '--run');
+    const run = parseRunOption(opts.run);
     await withContext(
       opts,
       async (ctx) => {
-        const s = await status(ctx.db, runId);
+        const s = await status(ctx.db, run === undefined ? undefined : await requireRun(ctx.db, run));
         if (opts.json) printJson(s);
         else process.stdout.write(formatStatus(s));
       },

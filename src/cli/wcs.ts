@@ -10,7 +10,7 @@ import { extname } from 'node:path';
 import type { Command } from 'commander';
 import { Header } from '../fits/header.ts';
 import { readFits } from '../fits/index.ts';
-import { BadInputError, MissingInputError } from '../util/errors.ts';
+import { BadInputError, MissingInputError, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
 
 /** A header to look for a WCS in, and where it is. */
@@ -114,11 +114,14 @@ export async function loadWcs(
   return { wcs, index: unit.index, ctype: String(unit.header.get('CTYPE1') ?? '').trim() };
 }
 
-/** A number from the command line; BadInputError (exit 65) when it is not one. */
+/**
+ * A number from the command line; a usage error (exit 64) when it is not one, as for every
+ * command's numeric arguments (`rapid tile abc 10` too): the command line is wrong, not a file.
+ */
 function parseCoordinate(text: string, what: string): number {
   const v = Number(text);
   if (text.trim() === '' || !Number.isFinite(v))
-    throw new BadInputError(`${what} must be a number, got '${text}'`);
+    throw new UsageError(`${what} must be a number, got '${text}'`);
   return v;
 }
 
@@ -129,7 +132,7 @@ function parseAngle(text: string, what: 'RA' | 'Dec'): number {
   const [, sign, a, b, c] = m;
   const value = Number(a) + Number(b) / 60 + Number(c ?? 0) / 3600;
   if (Number(b) >= 60 || Number(c ?? 0) >= 60)
-    throw new BadInputError(`${what} '${text}' has minutes or seconds ≥ 60`);
+    throw new UsageError(`${what} '${text}' has minutes or seconds ≥ 60`);
   const deg = (what === 'RA' ? 15 : 1) * value;
   return sign === '-' ? -deg : deg;
 }
@@ -210,7 +213,7 @@ export function registerWcsCommands(program: Command): void {
     .action(async (path: string, raText: string, decText: string, opts: WcsOptions) => {
       const ra = parseAngle(raText, 'RA');
       const dec = parseAngle(decText, 'Dec');
-      if (dec < -90 || dec > 90) throw new BadInputError(`Dec must be within ±90°, got ${dec}`);
+      if (dec < -90 || dec > 90) throw new UsageError(`Dec must be within ±90°, got ${dec}`);
       const { wcs: w, index, ctype } = await loadWcs(path, opts.hdu);
       console.error(describeUse(path, index, ctype, opts.oneBased === true));
       const origin = opts.oneBased ? 1 : 0;

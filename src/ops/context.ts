@@ -49,7 +49,13 @@ export async function openContext(
       if (!options.quiet) process.stderr.write(`rapid: applied migration ${m.version} (${m.name})\n`);
     },
   });
-  const store = openStore(config.store, { endpoint: config.s3Endpoint });
+  let store: ObjectStore;
+  try {
+    store = openStore(config.store, { endpoint: config.s3Endpoint });
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
   const stores = new StoreRouter(config.s3Endpoint);
   return {
     config,
@@ -71,9 +77,14 @@ export async function withContext<T>(
   options: { quiet?: boolean; config?: RapidConfig } = {},
 ): Promise<T> {
   const ctx = await openContext(opts, options);
+  let out: T;
   try {
-    return await fn(ctx);
-  } finally {
-    await ctx.close();
+    out = await fn(ctx);
+  } catch (err) {
+    // What went wrong is what is reported: closing (a lost connection, a full disk) may fail too.
+    await ctx.close().catch(() => {});
+    throw err;
   }
+  await ctx.close();
+  return out;
 }

@@ -17,7 +17,15 @@ import { fileURLToPath } from 'node:url';
 import type { PGlite } from '@electric-sql/pglite';
 import type { Pool, PoolClient } from 'pg';
 import { type RapidConfig, redactUrl } from '../config.ts';
-import { ExitCode, RapidError } from '../util/errors.ts';
+import {
+  ExitCode,
+  errnoName,
+  MissingInputError,
+  PermissionError,
+  RapidError,
+  systemError,
+  UsageError,
+} from '../util/errors.ts';
 import { type CopyColumn, copyStatement, encodeCopyBinary } from './copy.ts';
 
 /** Something that runs SQL: the database, or a transaction on it. */
@@ -45,35 +53,116 @@ const INT8_ARRAY = 1016;
 const NUMERIC_ARRAY = 1231;
 const FLOAT8_ARRAY = 1022;
 
-/** Errors from the database as RapidErrors: a server we cannot reach is temporary (75). */
-function dbError(where: string, err: unknown): Error {
+/** SQLSTATEs (PostgreSQL's error codes) that are worth a retry: the server or its resources. */
+const TEMPORARY_SQLSTATES: Record<string, string> = {
+  '40001': 'serialization failure',
+  '40P01': 'deadlock',
+  '53000': 'insufficient resources',
+  '53200': 'the database server is out of memory',
+  '53300': 'too many connections',
+  '53400': 'a configuration limit was exceeded',
+  '57P03': 'the server is starting up or shutting down',
+};
+
+/** SQLSTATEs of a connection the server ended (a shutdown, pg_terminate_backend, a crash). */
+const ENDED_SQLSTATES = ['57P01', '57P02', '57P05'];
+
+/** Network errors on the way to the server: retry. */
+const UNREACHABLE = [
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'EAI_AGAIN',
+];
+
+/** Network errors of a connection that was up: it was lost (when connecting: unreachable). */
+const DROPPED = ['ECONNRESET', 'EPIPE', 'ECONNABORTED'];
+
+/** node-postgres's own messages (no code) for a connection that went away or never came. */
+const LOST_CONNECTION =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed|Query read timeout|server closed the connection/i;
+
+/**
+ * An error from the database as a RapidError with the code an operator can act on:
+ *
+ * - unreachable, refused, timed out, lost (terminated mid-query), shutting down, too many
+ *   connections, out of memory, deadlock: 75, retry;
+ * - the disk of the database is full (SQLSTATE 53100, ENOSPC from PGlite's files): 75, saying so;
+ * - the role or password refused, privileges missing, a read-only server, a folder PGlite cannot
+ *   write: 77;
+ * - a host that does not exist, a URL that cannot be parsed: 64 (configuration);
+ * - no such database: 66.
+ *
+ * Anything else (a bug: bad SQL, a constraint) goes on as it was thrown.
+ */
+export function dbError(where: string, err: unknown, o: { connecting?: boolean } = {}): Error {
   if (err instanceof RapidError) return err;
-  const e = err as NodeJS.ErrnoException & { code?: string };
-  if (
-    e?.code &&
-    [
-      'ECONNREFUSED',
-      'ECONNRESET',
-      'ETIMEDOUT',
-      'ENOTFOUND',
-      'EHOSTUNREACH',
-      '57P01',
-      '57P03',
-      '53300',
-    ].includes(e.code)
-  )
+  // A file's error (the store, written inside a transaction; PGlite's folder when opening) is
+  // not the database's: it goes on as it is, and is reported with its path (cli/errors.ts).
+  if (typeof (err as { path?: unknown })?.path === 'string') return err as Error;
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown; name?: unknown };
+  // Node's AggregateError (a host with several addresses) may have no message: take the first's.
+  const first = Array.isArray(e?.errors)
+    ? (e.errors[0] as { code?: unknown; message?: unknown } | undefined)
+    : undefined;
+  const c = e?.code ?? first?.code ?? errnoName(err);
+  const code = typeof c === 'string' ? c : undefined;
+  const text = String((e?.message || first?.message) ?? '').split('\n')[0];
+  const detail = code && text ? `${code}: ${text}` : (code ?? text);
+  const options = { cause: err };
+  if (code === '53100' || code === 'ENOSPC' || code === 'EDQUOT')
     return new RapidError(
-      `${where}: database unreachable (${e.code}: ${e.message}); retry`,
+      `${where}: the database's disk is full (${detail}); free some space, then retry`,
       ExitCode.TEMPORARY,
-      {
-        cause: err,
-      },
+      options,
     );
-  if (e?.code === '3D000')
-    return new RapidError(`${where}: ${e.message}; create the database first`, ExitCode.MISSING_INPUT, {
-      cause: err,
-    });
-  return err as Error;
+  if (code === '28000' || code === '28P01')
+    return new PermissionError(
+      `${where}: the database refused the login (${detail}); check the user and password in DATABASE_URL (or --database-url)`,
+      options,
+    );
+  if (code === '42501' || code === '25006')
+    return new PermissionError(
+      `${where}: not permitted (${detail}); the database role needs to create tables and write (a primary server, not a read-only replica)`,
+      options,
+    );
+  if (code === '3D000') return new MissingInputError(`${where}: ${text}; create the database first`, options);
+  if (code === 'ENOTFOUND')
+    return new UsageError(
+      `${where}: no such host (${detail}); check the host name in DATABASE_URL (or --database-url)`,
+    );
+  if (e?.name === 'TypeError' && (code === 'ERR_INVALID_URL' || /Invalid URL/.test(text)))
+    return new UsageError(
+      `${where}: not a valid URL; write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (percent-encode special characters)`,
+    );
+  if (code !== undefined && code in TEMPORARY_SQLSTATES)
+    return new RapidError(
+      `${where}: ${TEMPORARY_SQLSTATES[code]} (${detail}); retry when the database is back`,
+      ExitCode.TEMPORARY,
+      options,
+    );
+  const lost =
+    (code !== undefined &&
+      (code.startsWith('08') || ENDED_SQLSTATES.includes(code) || DROPPED.includes(code))) ||
+    LOST_CONNECTION.test(text);
+  if (lost && !o.connecting)
+    return new RapidError(
+      `${where}: lost the connection to the database (${detail}); retry when the database is back`,
+      ExitCode.TEMPORARY,
+      options,
+    );
+  if (lost || (code !== undefined && UNREACHABLE.includes(code)))
+    return new RapidError(
+      `${where}: database unreachable (${detail}); retry when it is reachable`,
+      ExitCode.TEMPORARY,
+      options,
+    );
+  // Files (PGlite's folder): permissions, a full disk, PGlite's own file-system errors.
+  return systemError(err, where) ?? (err as Error);
 }
 
 // ---- PGlite -------------------------------------------------------------------------------
@@ -98,33 +187,44 @@ class PgliteDb implements Db {
     private readonly release: () => Promise<void>,
   ) {}
 
+  /** Run `fn`, its errors as RapidErrors where they are the system's (a full disk, permissions). */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw dbError(this.description, err);
+    }
+  }
+
   async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return (await this.pg.query<T>(sql, params)).rows;
+    return this.guard(async () => (await this.pg.query<T>(sql, params)).rows);
   }
 
   async exec(sql: string): Promise<void> {
-    await this.pg.exec(sql);
+    await this.guard(() => this.pg.exec(sql));
   }
 
   async copyFrom(table: string, columns: CopyColumn[], rows: number): Promise<void> {
-    await pgliteCopy(this.pg, table, columns, rows);
+    await this.guard(() => pgliteCopy(this.pg, table, columns, rows));
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.pg.transaction(async (tx) =>
-      fn({
-        query: async <R>(sql: string, params: unknown[] = []) => (await tx.query<R>(sql, params)).rows,
-        exec: async (sql: string) => {
-          await tx.exec(sql);
-        },
-        copyFrom: (table, columns, rows) => pgliteCopy(tx, table, columns, rows),
-      }),
+    return this.guard(() =>
+      this.pg.transaction(async (tx) =>
+        fn({
+          query: async <R>(sql: string, params: unknown[] = []) => (await tx.query<R>(sql, params)).rows,
+          exec: async (sql: string) => {
+            await tx.exec(sql);
+          },
+          copyFrom: (table, columns, rows) => pgliteCopy(tx, table, columns, rows),
+        }),
+      ),
     );
   }
 
   async close(): Promise<void> {
     try {
-      await this.pg.close();
+      await this.guard(() => this.pg.close());
     } finally {
       await this.release();
     }
@@ -153,7 +253,8 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
         await unlink(lock).catch(() => {});
       };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // A full disk or a folder that cannot be written: said with the lock file's path.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw systemError(err, lock) ?? err;
       const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
         throw new RapidError(
@@ -225,12 +326,22 @@ function wrapClient(c: PoolClient | Pool, where: string): Queryable {
           : await (c as Pool).connect().catch((err) => {
               throw dbError(where, err);
             });
+      const own = client !== c;
+      // A client of our own has no 'error' listener while checked out: a lost connection would
+      // be an unhandled 'error' event (the process would die); the COPY's rejection reports it.
+      const onError = () => {};
+      if (own) client.on('error', onError);
+      let failed = false;
       try {
         await pipeline(Readable.from([data]), client.query(from(copyStatement(table, columns, 'STDIN'))));
       } catch (err) {
+        failed = true;
         throw dbError(where, err);
       } finally {
-        if (client !== c) (client as PoolClient).release();
+        if (own) {
+          client.off('error', onError);
+          (client as PoolClient).release(failed);
+        }
       }
     },
   };
@@ -265,22 +376,41 @@ class PostgresDb implements Db {
     } catch (err) {
       throw dbError(this.description, err);
     }
+    // A checked-out client has no 'error' listener of the pool's: without one, a connection lost
+    // mid-transaction (a server restart, pg_terminate_backend) is an unhandled 'error' event that
+    // kills the process. The statement in flight rejects as well, and that is what is reported.
+    let lost: unknown;
+    const onError = (err: unknown) => {
+      lost ??= err;
+    };
+    client.on('error', onError);
+    let broken = false;
     try {
       await client.query('BEGIN');
       const out = await fn(wrapClient(client, this.description));
       await client.query('COMMIT');
       return out;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw dbError(this.description, err);
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw dbError(this.description, lost !== undefined && !(err instanceof RapidError) ? lost : err);
     } finally {
-      client.release();
+      client.off('error', onError);
+      // A client whose connection failed is discarded, not handed out again.
+      client.release(broken || lost !== undefined);
     }
   }
 
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** How long to wait for a connection: PGCONNECT_TIMEOUT seconds (as libpq), else 15 s. */
+function connectTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const s = Number(env.PGCONNECT_TIMEOUT);
+  return Number.isFinite(s) && s > 0 ? Math.max(1, s) * 1000 : 15_000;
 }
 
 async function openPostgres(url: string): Promise<Db> {
@@ -295,14 +425,26 @@ async function openPostgres(url: string): Promise<Db> {
       return pg.types.getTypeParser(oid, format as 'text');
     },
   };
-  const pool = new pg.Pool({ connectionString: url, max: 4, types: types as never });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 4,
+    types: types as never,
+    // A host that does not answer (unroutable, firewalled) fails in seconds, not in the minutes
+    // of TCP's own timeout: libpq's PGCONNECT_TIMEOUT (seconds), else 15 s.
+    connectionTimeoutMillis: connectTimeoutMs(),
+  });
   pool.on('error', () => {}); // idle-client errors surface on the next query
   const db = new PostgresDb(pool, `PostgreSQL at ${redactUrl(url)}`);
   try {
     await db.query('SELECT 1');
   } catch (err) {
     await pool.end().catch(() => {});
-    throw err;
+    // The first statement is the connection: a failure is "unreachable", not "lost".
+    const raw =
+      err instanceof RapidError && err.exitCode === ExitCode.TEMPORARY && err.cause !== undefined
+        ? err.cause
+        : err;
+    throw dbError(db.description, raw, { connecting: true });
   }
   return db;
 }

@@ -45,8 +45,8 @@ export async function findObject(db: Queryable, idOrName: string): Promise<Objec
     last_mjd: number;
     stats: Record<string, Record<string, number | null>>;
   }>(
-    `SELECT id, name, ra, dec, n_detections, first_mjd, last_mjd, stats FROM objects WHERE ${byId ? 'id = $1' : 'name = $1'}`,
-    [byId ? Number(idOrName) : idOrName],
+    `SELECT id, name, ra, dec, n_detections, first_mjd, last_mjd, stats FROM objects WHERE ${byId ? 'id = $1::bigint' : 'name = $1'}`,
+    [idOrName],
   );
   const r = rows[0];
   if (!r) throw new MissingInputError(`no object ${idOrName}; run \`rapid postprocess\` first`);

@@ -2,8 +2,8 @@
  * Status: a summary of the database (images, references, runs, products, difference-image
  * sources) and of one run's jobs (the latest run unless one is named), by status and exit code.
  */
-import { UsageError } from '../util/errors.ts';
-import type { Db } from './db.ts';
+import { MissingInputError } from '../util/errors.ts';
+import type { Db, Queryable } from './db.ts';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'interrupted'] as const;
 
@@ -28,6 +28,17 @@ export interface StatusReport {
   sources: number;
 }
 
+/**
+ * The run an id names (as the command line gave it: a bigint up to 2^63 − 1, compared exactly);
+ * resolves to its id. No such run is a missing input, exit 66, in every command that takes
+ * `--run` (status, report, aggregate, postprocess, alerts).
+ */
+export async function requireRun(db: Queryable, id: bigint | number): Promise<number> {
+  const rows = await db.query<{ id: number }>('SELECT id FROM runs WHERE id = $1::bigint', [String(id)]);
+  if (rows.length === 0) throw new MissingInputError(`no run ${id}; \`rapid status\` shows the latest run`);
+  return Number(rows[0].id);
+}
+
 const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : d === null ? null : String(d));
 
 export async function status(db: Db, runId?: number): Promise<StatusReport> {
@@ -45,12 +56,11 @@ export async function status(db: Db, runId?: number): Promise<StatusReport> {
   const refStatus = await db.query<{ status: string; n: number }>(
     'SELECT status, count(*) AS n FROM refimages GROUP BY status ORDER BY status',
   );
+  if (runId !== undefined) await requireRun(db, runId);
   const runs = await db.query<Record<string, unknown>>(
     runId === undefined ? 'SELECT * FROM runs ORDER BY id DESC LIMIT 1' : 'SELECT * FROM runs WHERE id = $1',
     runId === undefined ? [] : [runId],
   );
-  if (runId !== undefined && runs.length === 0)
-    throw new UsageError(`no run ${runId}; see rapid status for the latest`);
   const r = runs[0];
   const byStatus: Record<string, number> = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0]));
   const byExitCode: Record<string, number> = {};

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { confineToStore } from '../store/confine.ts';
 import { joinUri, openStore } from '../store/index.ts';
 import type { ObjectStore, PutData } from '../store/store.ts';
-import { ExitCode, RapidError } from '../util/errors.ts';
+import { ExitCode, RapidError, systemError } from '../util/errors.ts';
 import { processAlive } from '../util/pid.ts';
 import { VERSION } from '../version.ts';
 import { configHash, parseManifest, parseResult, toJson } from './manifest.ts';
@@ -75,11 +75,8 @@ class InterruptedError extends RapidError {
 
 /** The exit code an error ends a job with. */
 export function exitCodeOf(err: unknown): ExitCode {
-  if (err instanceof RapidError) return err.exitCode;
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return ExitCode.MISSING_INPUT;
-  if (code === 'ENOSPC' || code === 'EMFILE' || code === 'ENOMEM') return ExitCode.TEMPORARY;
-  return ExitCode.INTERNAL;
+  // The same mapping as the commands': a full disk 75, no permission 77, a missing file 66.
+  return systemError(err)?.exitCode ?? ExitCode.INTERNAL;
 }
 
 type ScienceJob = (manifest: ScienceManifest, ctx: JobContext) => Promise<JobOutcome>;

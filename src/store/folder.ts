@@ -32,6 +32,23 @@ function missing(uri: string, err: unknown): Error {
   return err as Error;
 }
 
+/**
+ * mkdir -p that reports why it failed: Node's recursive mkdir says ENOENT when a parent cannot
+ * be made (a read-only file system, no permission); level by level gives the real error.
+ */
+async function mkdirs(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const parent = dirname(dir);
+    if (parent !== dir) await mkdirs(parent);
+    await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+}
+
 export class FolderStore implements ObjectStore {
   readonly kind = 'folder' as const;
   readonly root: string;
@@ -56,7 +73,7 @@ export class FolderStore implements ObjectStore {
 
   async put(uri: string, data: PutData): Promise<StoredObject> {
     const path = this.path(uri);
-    await mkdir(dirname(path), { recursive: true });
+    await mkdirs(dirname(path));
     const tmp = tmpName(path);
     try {
       let checksum: string;

@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
-import { ExitCode, MissingInputError, RapidError, UsageError } from '../util/errors.ts';
+import { ExitCode, MissingInputError, PermissionError, RapidError, UsageError } from '../util/errors.ts';
 import {
   checkChecksum,
   type ListedObject,
@@ -38,21 +38,55 @@ function isNotFound(err: unknown): boolean {
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
-/** An S3 error as a RapidError: 66 when missing, 75 (retry) for anything the server or network did. */
-function s3Error(uri: string, what: string, err: unknown): Error {
+/** What AWS calls a refusal: the keys or the policy. */
+const DENIED = new Set([
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+  'AllAccessDisabled',
+]);
+
+/**
+ * An S3 error as a RapidError with the code an operator can act on:
+ *
+ * - no such object or bucket: 66;
+ * - no credentials found, or credentials or policy refused (403): 77, saying what to set;
+ * - an endpoint host that does not exist (ENOTFOUND): 64, a configuration error;
+ * - anything the server or network did (5xx, refused, reset, timed out): 75, retry.
+ */
+export function s3Error(uri: string, what: string, err: unknown): Error {
   if (err instanceof RapidError) return err;
   if (isNotFound(err)) return new MissingInputError(`${uri}: no such object`);
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const e = err as {
+    name?: string;
+    code?: string;
+    message?: string;
+    hostname?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
   const status = e?.$metadata?.httpStatusCode;
-  if (status === 403 || e?.name === 'AccessDenied' || e?.name === 'InvalidAccessKeyId')
-    return new RapidError(
-      `${uri}: access denied while ${what} (check AWS credentials and bucket policy)`,
-      ExitCode.MISSING_INPUT,
+  if (e?.name === 'CredentialsProviderError' || /Could not load credentials/i.test(e?.message ?? ''))
+    return new PermissionError(
+      `${uri}: no AWS credentials for ${what}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or run with an IAM role)`,
+      { cause: err },
+    );
+  if (status === 403 || (e?.name !== undefined && DENIED.has(e.name)))
+    return new PermissionError(
+      `${uri}: access denied while ${what} (${e?.name ?? 403}); check the AWS credentials and the bucket policy`,
+      { cause: err },
     );
   if (e?.name === 'NoSuchBucket')
     return new MissingInputError(`${uri}: no such bucket; create it or check the store URI`);
+  if (e?.code === 'ENOTFOUND')
+    return new UsageError(
+      `${uri}: no such host${e.hostname ? ` ${e.hostname}` : ''} (ENOTFOUND) while ${what}; check the S3 endpoint (--s3-endpoint, RAPID_S3_ENDPOINT) and the region`,
+    );
+  const code = e?.code ?? e?.name;
   return new RapidError(
-    `${uri}: S3 ${what} failed (${e?.name ?? 'error'}${status ? ` ${status}` : ''}: ${e?.message ?? String(err)}); retry`,
+    `${uri}: S3 ${what} failed (${code ?? 'error'}${status ? ` ${status}` : ''}: ${e?.message ?? String(err)}); retry`,
     ExitCode.TEMPORARY,
     { cause: err },
   );

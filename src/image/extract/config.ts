@@ -518,8 +518,11 @@ export function applyConfigKey(config: ExtractConfig, key: string, values: strin
     return;
   }
   if (NO_EFFECT.has(k)) return;
+  // Quote only what looks like a key: a file that is not a configuration is not echoed.
   throw new ConfigError(
-    `${where}: unknown configuration key ${k} (not a SourceExtractor 2.25 key, or not supported here)`,
+    /^[A-Z][A-Z0-9_]{0,39}$/.test(k)
+      ? `${where}: unknown configuration key ${k} (not a SourceExtractor 2.25 key, or not supported here)`
+      : `${where}: not a configuration line (expected KEY value); is this a SourceExtractor configuration file?`,
   );
 }
 
