@@ -63,8 +63,26 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   return program;
 }
 
+/**
+ * Ctrl-C or SIGTERM for a command that has no handling of its own (ingest, aggregate, simulate,
+ * report, …): one line and exit 75, as for launch. Each of them is safe to run again: what was
+ * committed stays, the rest is done then. Commands that stop gracefully (launch, demo, worker,
+ * job run) install their own handlers, and this one then stands aside.
+ */
+function defaultInterrupts(argv: readonly string[]): void {
+  const name = argv.slice(2).find((a) => !a.startsWith('-')) ?? 'rapid';
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (process.listenerCount(signal) > 1) return;
+    process.stderr.write(`\nrapid ${name}: interrupted; run it again to resume (what was done is kept)\n`);
+    process.exit(75);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
 /** Run the command line; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  defaultInterrupts(argv);
   return runProgram(await buildProgram(argv), argv);
 }
 

@@ -190,3 +190,29 @@ test('Ctrl-C on rapid demo: the running job finishes, exit 75 with one line; the
     await env.cleanup();
   }
 });
+
+test('Ctrl-C on a command without graceful stopping (simulate): one line, exit 75', async (t) => {
+  const env = await testEnv(t, 'pglite');
+  if (!env) return;
+  try {
+    const child = rapidProcess([
+      'simulate',
+      '--out',
+      join(env.dir, 'sim'),
+      '--tiles',
+      '1',
+      '--epochs',
+      '6',
+      '--size',
+      '1024',
+    ]);
+    const { out, closed } = collect(child);
+    await waitFor(() => out.stderr.includes('"what":"simulate"'), 'the simulation to start');
+    child.kill('SIGINT');
+    assert.equal(await closed, 75, out.stderr);
+    assert.match(out.stderr, /rapid simulate: interrupted; run it again to resume/);
+    assert.doesNotMatch(out.stderr, /internal error|at .*\.ts:\d+/);
+  } finally {
+    await env.cleanup();
+  }
+});
