@@ -99,7 +99,7 @@ describe('exposure metadata by instrument family', () => {
     assert.equal(instrumentFamily(header({ INSTRUME: 'DECam' })), 'decam');
   });
 
-  test('ingest and the commands read the same zero point and gain from one file', () => {
+  test('ingest and the commands read the same zero point and gain from one file', async () => {
     // A file with only the cards that used to be read differently (MAGZP, EGAIN).
     const bytes = fakeImage({ ra: 10, dec: 5, date: '2028-09-01T00:00:00' });
     const fits = parseFits(bytes);
@@ -109,7 +109,7 @@ describe('exposure metadata by instrument family', () => {
     h.set('MAGZP', 27.25);
     h.set('EGAIN', 2.5);
     const edited = encodeFits([{ data: exposureImage(fits).image.data, shape: [64, 64], header: h }]);
-    const record = imageRecord('mem://x.fits', edited);
+    const record = await imageRecord('mem://x.fits', edited);
     const loaded = exposureImage(parseFits(edited));
     assert.equal(record.zeroPoint, 27.25);
     assert.equal(record.gain, 2.5);

@@ -9,7 +9,7 @@ import { tileOf } from '../src/sky/tiles.ts';
 import { openStore, sha256 } from '../src/store/index.ts';
 import { BACKENDS, fakeImage, rapid, startS3, testEnv } from './support/ops.ts';
 
-test('imageRecord: tile, footprint, MJD, zero point, checksum, from an OpenUniverse-style file', () => {
+test('imageRecord: tile, footprint, MJD, zero point, checksum, from an OpenUniverse-style file', async () => {
   const bytes = fakeImage({
     ra: 9.6,
     dec: -44,
@@ -18,7 +18,7 @@ test('imageRecord: tile, footprint, MJD, zero point, checksum, from an OpenUnive
     extension: true,
     size: 100,
   });
-  const r = imageRecord('/x/a.fits', bytes);
+  const r = await imageRecord('/x/a.fits', bytes);
   assert.equal(r.checksum, sha256(bytes));
   assert.equal(r.filter, 'F158');
   assert.equal(r.dateObs.toISOString(), '2028-09-07T01:02:03.000Z');
@@ -35,18 +35,18 @@ test('imageRecord: tile, footprint, MJD, zero point, checksum, from an OpenUnive
   assert.ok(Math.abs(width - 11) < 0.01, `width ${width}`);
 });
 
-test('imageRecord: missing zero point falls back to the filter (with a warning); bad files are one-line errors', () => {
+test('imageRecord: missing zero point falls back to the filter (with a warning); bad files are one-line errors', async () => {
   const warnings: string[] = [];
   const bytes = fakeImage({ ra: 10, dec: 0, date: '2028-09-07T00:00:00' });
-  const r = imageRecord('/x/b.fits', bytes, { warn: (m) => warnings.push(m) });
+  const r = await imageRecord('/x/b.fits', bytes, { warn: (m) => warnings.push(m) });
   assert.equal(warnings.length, 0);
   assert.equal(r.hdu, 0);
-  assert.throws(
-    () => imageRecord('/x/c.fits', new TextEncoder().encode('not a FITS file at all')),
+  await assert.rejects(
+    imageRecord('/x/c.fits', new TextEncoder().encode('not a FITS file at all')),
     /c\.fits/,
   );
   const noFilter = fakeImage({ ra: 10, dec: 0, date: '2028-09-07', filter: 'V' });
-  assert.throws(() => imageRecord('/x/d.fits', noFilter), /unknown Roman filter 'V'/);
+  await assert.rejects(imageRecord('/x/d.fits', noFilter), /unknown Roman filter 'V'/);
 });
 
 for (const backend of BACKENDS) {

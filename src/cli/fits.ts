@@ -153,7 +153,8 @@ export function registerFitsCommands(program: Command): void {
     .option('--hdu <n>', 'HDU index or EXTNAME: print its full header')
     .option('--json', 'print JSON')
     .action(async (path: string, opts: { hdu?: string; json?: boolean }) => {
-      const file = await readFits(path, { warn: warnToStderr });
+      // Headers only: a .fits.gz is inflated as a stream and its data dropped, not kept.
+      const file = await readFits(path, { warn: warnToStderr, headersOnly: true });
       if (opts.hdu !== undefined) {
         const hdu = file.hdu(opts.hdu);
         if (opts.json) {

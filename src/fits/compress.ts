@@ -12,6 +12,7 @@ import { constants } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { BadInputError } from '../util/errors.ts';
 import { decodeBigEndian, type NumericArray } from './bytes.ts';
+import { MAX_DECOMPRESSED_ENV, maxDecompressedBytes } from './gzip.ts';
 import type { Hdu } from './hdu.ts';
 import { type Card, Header } from './header.ts';
 import { riceDecode } from './rice.ts';
@@ -245,6 +246,14 @@ export function decompressImage(hdu: Hdu): StoredImage {
       `${where}: the compressed image is too large to hold in memory (${shape.join(' x ')})`,
     );
   }
+  // The image is what decompression produces: the same cap as for gzip-compressed files.
+  const limit = maxDecompressedBytes();
+  if (npix * bytesPerPixel > limit) {
+    throw new BadInputError(
+      `${where}: the compressed image (ZBITPIX = ${zbitpix}, ZNAXISn = ${shape.join(' x ')}) would take ` +
+        `${npix * bytesPerPixel} bytes decompressed, more than the limit of ${limit} (${MAX_DECOMPRESSED_ENV}); raise the limit to read it`,
+    );
+  }
   let out: StoredImage;
   try {
     out = float
@@ -324,7 +333,8 @@ export function decompressImage(hdu: Hdu): StoredImage {
     if (compressed.length === 0 && float && (gzipColumn || rawColumn)) {
       // A tile that could not be quantized is kept losslessly.
       if (gzipColumn && cell(gzipColumn, r).length > 0) {
-        values = beArray(-zbitpix / 8, true, gunzip(cell(gzipColumn, r), tileWhere), tileLen);
+        const raw = gunzip(cell(gzipColumn, r), tileWhere, (tileLen * -zbitpix) / 8);
+        values = beArray(-zbitpix / 8, true, raw, Math.floor(raw.length / (-zbitpix / 8)));
         checkLength(values, tileLen, tileWhere);
       } else if (rawColumn) {
         const bytes = cell(rawColumn, r);
@@ -344,7 +354,8 @@ export function decompressImage(hdu: Hdu): StoredImage {
         riceDecode(compressed, tileLen, blocksize, bytepix, ints, tileWhere);
         values = ints.subarray(0, tileLen);
       } else {
-        let bytes = cmptype === 'NOCOMPRESS' ? compressed : gunzip(compressed, tileWhere);
+        let bytes =
+          cmptype === 'NOCOMPRESS' ? compressed : gunzip(compressed, tileWhere, tileLen * storedSize);
         if (bytes.length !== tileLen * storedSize) {
           throw new BadInputError(
             `${tileWhere}: decompressed tile has ${bytes.length} bytes, expected ${tileLen * storedSize}`,
@@ -388,10 +399,20 @@ function checkLength(values: NumericArray, n: number, where: string): void {
     throw new BadInputError(`${where}: tile holds ${values.length} values, expected ${n}`);
 }
 
-function gunzip(bytes: Uint8Array, where: string): Uint8Array {
+/**
+ * Inflate a tile, which can never be more than `expected` bytes (its pixels, as ZTILEn give
+ * them): a tile that inflates to more is refused as soon as it does, without holding the rest.
+ */
+function gunzip(bytes: Uint8Array, where: string, expected: number): Uint8Array {
   try {
-    return gunzipSync(bytes);
+    return gunzipSync(bytes, { maxOutputLength: Math.max(1, expected) });
   } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new BadInputError(
+        `${where}: gzip-compressed tile inflates to more than the ${expected} bytes of its pixels (ZTILEn); the file is corrupt`,
+        { cause: err },
+      );
+    }
     throw new BadInputError(`${where}: gzip-compressed tile is corrupt (${(err as Error).message})`, {
       cause: err,
     });

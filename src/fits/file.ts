@@ -3,12 +3,14 @@
  * (non-standard but common forms are read with a warning) and never trusts the input: every
  * problem is a BadInputError naming the file, HDU and card.
  *
- * Gzip-compressed files are recognised by their magic bytes, whatever their name. Tile-compressed
- * (.fz) files need nothing special here: their compressed HDUs are decoded by readImage.
+ * Gzip-compressed files are recognised by their magic bytes, whatever their name, and inflated
+ * under limits (gzip.ts: what the headers promise, and RAPID_MAX_DECOMPRESSED_BYTES).
+ * Tile-compressed (.fz) files need nothing special here: their compressed HDUs are decoded by
+ * readImage.
  */
-import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
+import { createReadStream } from 'node:fs';
 import { BadInputError, MissingInputError } from '../util/errors.ts';
+import { gunzipFitsSync, inflateFits } from './gzip.ts';
 import { type Hdu, iterateHdus } from './hdu.ts';
 import type { WarningSink } from './header.ts';
 import { type ByteSource, FileSource, MemorySource } from './source.ts';
@@ -16,6 +18,12 @@ import { type ByteSource, FileSource, MemorySource } from './source.ts';
 export interface ReadOptions {
   /** Called with each warning about non-standard content (they are also kept in `warnings`). */
   warn?: WarningSink;
+  /**
+   * Only the headers will be used (listing HDUs, reading keywords): the data units of a
+   * gzip-compressed file are inflated and dropped, not kept in memory, and decoding them is then
+   * an error (a bug in the caller). No effect on other files, whose data are read on demand.
+   */
+  headersOnly?: boolean;
 }
 
 export class FitsFile {
@@ -80,17 +88,6 @@ function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-function gunzip(bytes: Uint8Array, file: string | undefined): Uint8Array {
-  try {
-    return gunzipSync(bytes);
-  } catch (err) {
-    throw new BadInputError(
-      `${file ?? 'input'}: gzip data is corrupt or truncated (${(err as Error).message}); check the file is complete`,
-      { cause: err },
-    );
-  }
-}
-
 function parseSource(source: ByteSource, options: ReadOptions, file: string | undefined): FitsFile {
   const warnings: string[] = [];
   const warn: WarningSink = (m) => {
@@ -101,16 +98,36 @@ function parseSource(source: ByteSource, options: ReadOptions, file: string | un
   return new FitsFile(hdus, warnings, file);
 }
 
-/** Parse a FITS file held in memory (gzip-compressed or not). The HDUs keep views of `bytes`. */
+/**
+ * Parse a FITS file held in memory (gzip-compressed or not). The HDUs keep views of `bytes`.
+ * A gzip-compressed file is inflated at once, within the cap (gunzipFitsSync); readFitsBytes
+ * inflates it as a stream, checking what its headers promise as it goes, and is to be preferred
+ * for files from outside.
+ */
 export function parseFits(bytes: Uint8Array, options: ReadOptions & { file?: string } = {}): FitsFile {
-  const data = isGzip(bytes) ? gunzip(bytes, options.file) : bytes;
+  const data = isGzip(bytes) ? gunzipFitsSync(bytes, { file: options.file }) : bytes;
   return parseSource(new MemorySource(data), options, options.file);
+}
+
+/**
+ * Parse a FITS file held in memory (gzip-compressed or not), a gzip-compressed one inflated as
+ * a stream under the limits of gzip.ts (and, with `headersOnly`, without keeping its data).
+ */
+export async function readFitsBytes(
+  bytes: Uint8Array,
+  options: ReadOptions & { file?: string } = {},
+): Promise<FitsFile> {
+  const source = isGzip(bytes)
+    ? await inflateFits(bytes, { file: options.file, headersOnly: options.headersOnly })
+    : new MemorySource(bytes);
+  return parseSource(source, options, options.file);
 }
 
 /**
  * Read a FITS file (.fits, .fits.gz, .fz, ...). Only the headers are read now; each data unit
  * is read when decoded (readImage, readTable), straight into its result. A gzip-compressed file
- * is decompressed into memory. MissingInputError when the file does not exist.
+ * is decompressed into memory as it is read, under the limits of gzip.ts (with `headersOnly`,
+ * only its headers are kept). MissingInputError when the file does not exist.
  */
 export async function readFits(path: string, options: ReadOptions = {}): Promise<FitsFile> {
   let source: FileSource;
@@ -126,7 +143,12 @@ export async function readFits(path: string, options: ReadOptions = {}): Promise
     throw err;
   }
   if (isGzip(source.bytes(0, 2))) {
-    return parseSource(new MemorySource(gunzip(await readFile(path), path)), options, path);
+    const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+    return parseSource(
+      await inflateFits(stream, { file: path, headersOnly: options.headersOnly }),
+      options,
+      path,
+    );
   }
   return parseSource(source, options, path);
 }

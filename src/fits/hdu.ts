@@ -172,6 +172,68 @@ const MAX_DATA = Number.MAX_SAFE_INTEGER;
 export function parseHdu(source: ByteSource, offset: number, index: number, ctx: ParseContext): Hdu {
   const { header, end: dataStart } = readHeader(source, offset, index, ctx);
   const at = hduWhere(ctx.file, index);
+  const { kind, bitpix, shape, dataLength } = hduLayout(header, index, ctx);
+  const available = source.length - dataStart;
+  if (dataLength > available) {
+    throw new BadInputError(
+      `${at}: data unit is truncated: the header (BITPIX = ${bitpix}, NAXISn = ${shape.join(' x ') || '-'}) ` +
+        `implies ${dataLength} bytes but only ${Math.max(0, available)} remain; the file is incomplete`,
+    );
+  }
+  const padded = Math.ceil(dataLength / BLOCK_LENGTH) * BLOCK_LENGTH;
+  let end = dataStart + padded;
+  if (end > source.length) {
+    ctx.warn(`${at}: the last data block is not padded to ${BLOCK_LENGTH} bytes; read anyway`);
+    end = source.length;
+  }
+
+  let imageShape = shape;
+  let imageBitpix: number = bitpix;
+  if (kind === 'compressed-image') {
+    const zbitpix = header.get('ZBITPIX');
+    if (!isBitpix(zbitpix)) {
+      throw new BadInputError(`${header.where('ZBITPIX')}: compressed image has ZBITPIX = ${show(zbitpix)}`);
+    }
+    imageBitpix = zbitpix;
+    const znaxis = mandatoryInteger(header, 'ZNAXIS', at, 0, 999);
+    imageShape = [];
+    for (let i = 1; i <= znaxis; i++) {
+      imageShape.push(mandatoryInteger(header, `ZNAXIS${i}`, at, 0, MAX_DATA, ` (ZNAXIS = ${znaxis})`));
+    }
+  }
+
+  return new Hdu({
+    index,
+    header,
+    kind,
+    shape: imageShape,
+    bitpix: imageBitpix,
+    file: ctx.file,
+    source,
+    headerStart: offset,
+    dataStart,
+    dataLength,
+    end,
+  });
+}
+
+/** What the mandatory keywords of a header say: the HDU's kind, BITPIX, NAXISn and data size. */
+export interface HduLayout {
+  kind: HduKind;
+  bitpix: Bitpix;
+  /** NAXIS1, NAXIS2, ... of the HDU itself (for a compressed image, of its table). */
+  shape: number[];
+  /** Bytes of data (without the fill to a whole block). */
+  dataLength: number;
+}
+
+/**
+ * The layout an HDU's header promises (Standard 4.4.1 and 7): checks the mandatory keywords
+ * and computes the size of the data unit, |BITPIX|/8 * GCOUNT * (PCOUNT + NAXIS1*...*NAXISn).
+ * Throws BadInputError naming the file, HDU and card when they are missing or wrong.
+ */
+export function hduLayout(header: Header, index: number, ctx: ParseContext): HduLayout {
+  const at = hduWhere(ctx.file, index);
   const first = header.cards[0];
   const primary = index === 0;
   let xtension: string | undefined;
@@ -279,48 +341,7 @@ export function parseHdu(source: ByteSource, offset: number, index: number, ctx:
   if (!Number.isSafeInteger(dataLength)) {
     throw new BadInputError(`${at}: the data size implied by NAXISn, PCOUNT and GCOUNT is impossibly large`);
   }
-  const available = source.length - dataStart;
-  if (dataLength > available) {
-    throw new BadInputError(
-      `${at}: data unit is truncated: the header (BITPIX = ${bitpix}, NAXISn = ${shape.join(' x ') || '-'}) ` +
-        `implies ${dataLength} bytes but only ${Math.max(0, available)} remain; the file is incomplete`,
-    );
-  }
-  const padded = Math.ceil(dataLength / BLOCK_LENGTH) * BLOCK_LENGTH;
-  let end = dataStart + padded;
-  if (end > source.length) {
-    ctx.warn(`${at}: the last data block is not padded to ${BLOCK_LENGTH} bytes; read anyway`);
-    end = source.length;
-  }
-
-  let imageShape = shape;
-  let imageBitpix: number = bitpix;
-  if (kind === 'compressed-image') {
-    const zbitpix = header.get('ZBITPIX');
-    if (!isBitpix(zbitpix)) {
-      throw new BadInputError(`${header.where('ZBITPIX')}: compressed image has ZBITPIX = ${show(zbitpix)}`);
-    }
-    imageBitpix = zbitpix;
-    const znaxis = mandatoryInteger(header, 'ZNAXIS', at, 0, 999);
-    imageShape = [];
-    for (let i = 1; i <= znaxis; i++) {
-      imageShape.push(mandatoryInteger(header, `ZNAXIS${i}`, at, 0, MAX_DATA, ` (ZNAXIS = ${znaxis})`));
-    }
-  }
-
-  return new Hdu({
-    index,
-    header,
-    kind,
-    shape: imageShape,
-    bitpix: imageBitpix,
-    file: ctx.file,
-    source,
-    headerStart: offset,
-    dataStart,
-    dataLength,
-    end,
-  });
+  return { kind, bitpix, shape, dataLength };
 }
 
 /** Does this block of header text contain the END card? */

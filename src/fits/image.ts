@@ -209,6 +209,56 @@ export function readImage(hdu: Hdu, options: { shared?: boolean } = {}): FitsIma
   };
 }
 
+/**
+ * Does an image HDU hold a pixel with a value: a finite one (floating-point BITPIX), one that is
+ * not BLANK (integer BITPIX)? Read from the stored bytes without decoding them, stopping at the
+ * first: a usable image costs next to nothing. A compressed image is decompressed (so every
+ * tile must decode). BadInputError when the HDU holds no image, as readImage.
+ */
+export function anyValidPixel(hdu: Hdu): boolean {
+  const n = hdu.shape.reduce((a, b) => a * b, hdu.shape.length > 0 ? 1 : 0);
+  if (hdu.kind !== 'image' || n === 0 || !isBitpix(hdu.bitpix)) {
+    const img = readImage(hdu);
+    const d = img.data;
+    if (d instanceof Float32Array || d instanceof Float64Array) return d.some(Number.isFinite);
+    if (img.blank === undefined) return d.length > 0;
+    const blank = img.blank;
+    if (d instanceof BigInt64Array || d instanceof BigUint64Array) return d.some((v) => v !== BigInt(blank));
+    return (d as Exclude<ImageData, BigInt64Array | BigUint64Array>).some((v) => v !== Number(blank));
+  }
+  const bitpix = hdu.bitpix;
+  const blank = hdu.header.get('BLANK');
+  if (bitpix > 0 && typeof blank !== 'number' && typeof blank !== 'bigint') return true;
+  const size = Math.abs(bitpix) / 8;
+  const total = n * size;
+  const piece = 1 << 18;
+  for (let start = 0; start < total; start += piece) {
+    const b = hdu.source.bytes(hdu.dataStart + start, Math.min(piece, total - start));
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    // An IEEE value is NaN or infinite when its exponent bits are all ones.
+    if (bitpix === -32) {
+      for (let i = 0; i + 4 <= b.length; i += 4)
+        if ((b[i] & 0x7f) !== 0x7f || (b[i + 1] & 0x80) !== 0x80) return true;
+    } else if (bitpix === -64) {
+      for (let i = 0; i + 8 <= b.length; i += 8)
+        if ((b[i] & 0x7f) !== 0x7f || (b[i + 1] & 0xf0) !== 0xf0) return true;
+    } else if (bitpix === 64) {
+      const v = BigInt(blank as number | bigint);
+      for (let i = 0; i + 8 <= b.length; i += 8) if (view.getBigInt64(i) !== v) return true;
+    } else {
+      const v = Number(blank);
+      const get =
+        bitpix === 8
+          ? (i: number) => b[i]
+          : bitpix === 16
+            ? (i: number) => view.getInt16(i)
+            : (i: number) => view.getInt32(i);
+      for (let i = 0; i + size <= b.length; i += size) if (get(i) !== v) return true;
+    }
+  }
+  return false;
+}
+
 // ---- writing ------------------------------------------------------------------------------
 
 /** How an image will be stored: BITPIX, scaling keywords, and a function that writes the bytes. */

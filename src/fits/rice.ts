@@ -94,6 +94,7 @@ export function riceDecode(
         out[i] = lastpix;
       }
     } else {
+      const mul = 2 ** fs;
       for (; i < imax; i++) {
         // Unary part: count zero bits up to the next 1.
         while (b === 0) {
@@ -114,9 +115,11 @@ export function riceDecode(
         }
         const low = b >>> nbits;
         b &= (1 << nbits) - 1;
-        const value = nzero * 2 ** fs + low;
-        const d = value % 2 === 0 ? value / 2 : -(value + 1) / 2;
-        lastpix = wrap(lastpix + d);
+        const value = nzero * mul + low;
+        // Zig-zag: integer arithmetic while the value fits 31 bits (always, but in corrupt streams).
+        const d =
+          value < 0x80000000 ? (value >>> 1) ^ -(value & 1) : value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+        lastpix = bytepix === 4 ? (lastpix + d) | 0 : wrap(lastpix + d);
         out[i] = lastpix;
       }
     }

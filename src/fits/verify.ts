@@ -4,9 +4,9 @@
  * report rather than throwing, so every problem found is listed with where it is.
  */
 import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
-import { MissingInputError, RapidError } from '../util/errors.ts';
+import { BadInputError, MissingInputError, RapidError } from '../util/errors.ts';
 import { addSums, onesComplementSum } from './checksum.ts';
+import { gunzipFits, gunzipFitsSync } from './gzip.ts';
 import { type Hdu, iterateHdus } from './hdu.ts';
 import { CARD_LENGTH } from './header.ts';
 import { readImage } from './image.ts';
@@ -122,19 +122,30 @@ function checkHdu(hdu: Hdu, bytes: Uint8Array): HduReport {
   };
 }
 
-/** Verify a FITS file held in memory. */
+const isGzip = (bytes: Uint8Array) => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+
+/** A gzip-compressed file that cannot be inflated (within the limits of gzip.ts): a report of that. */
+function gzipProblem(file: string, err: unknown): VerifyReport {
+  if (!(err instanceof BadInputError)) throw err;
+  return { file, ok: false, hdus: [], problems: [err.message], warnings: [] };
+}
+
+/** Verify a FITS file held in memory (a gzip-compressed one is inflated at once, within the cap). */
 export function verifyBytes(bytes: Uint8Array, file = 'input'): VerifyReport {
+  if (isGzip(bytes)) {
+    try {
+      bytes = gunzipFitsSync(bytes, { file });
+    } catch (err) {
+      return gzipProblem(file, err);
+    }
+  }
+  return verifyPlain(bytes, file);
+}
+
+function verifyPlain(bytes: Uint8Array, file: string): VerifyReport {
   const warnings: string[] = [];
   const problems: string[] = [];
   const hdus: HduReport[] = [];
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (err) {
-      problems.push(`${file}: gzip data is corrupt or truncated (${(err as Error).message})`);
-      return { file, ok: false, hdus, problems, warnings };
-    }
-  }
   try {
     const source = new MemorySource(bytes);
     for (const hdu of iterateHdus(source, { file, warn: (m) => warnings.push(m) }))
@@ -157,5 +168,12 @@ export async function verifyFits(path: string): Promise<VerifyReport> {
       throw new MissingInputError(`${path}: no such file; check the path`);
     throw err;
   }
-  return verifyBytes(bytes, path);
+  if (isGzip(bytes)) {
+    try {
+      bytes = await gunzipFits(bytes, { file: path });
+    } catch (err) {
+      return gzipProblem(path, err);
+    }
+  }
+  return verifyPlain(bytes, path);
 }

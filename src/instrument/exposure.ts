@@ -175,3 +175,87 @@ export function metadataKeys(h: Header, field: MetadataField | 'mjd'): string[] 
   const own = CONVENTIONS[instrumentFamily(h)];
   return [...new Set([...(own[field] ?? []), ...(GENERIC[field] ?? [])])];
 }
+
+// ---- plausibility -----------------------------------------------------------------------------
+
+/**
+ * What a value must be to be registered (issue 17: a zero point of 2147483648 or an MJD of
+ * 4294967296 is a broken header, not an exposure). Bounds are exclusive where a value of
+ * exactly the bound is as impossible as beyond it.
+ */
+export const PLAUSIBLE = {
+  /** AB magnitude of one data unit: 0 < zp < 50. */
+  zeroPoint: { min: 0, max: 50 },
+  /** e⁻ per data unit: 0 < gain < 10⁴. */
+  gain: { min: 0, max: 1e4 },
+  /** Seconds: 0 ≤ exptime ≤ 10⁸ (three years; deep coadds sum to 10⁶). */
+  exptime: { min: 0, max: 1e8 },
+  /** MJD 0 (1858-11-17) to 124593 (2200-01-01). */
+  mjd: { min: 0, max: 124_593 },
+  /** Days MJD-OBS and DATE-OBS may differ (mid-exposure times, long exposures). */
+  mjdVsDate: 1,
+} as const;
+
+const LABELS: Record<'zeroPoint' | 'gain' | 'exptime' | 'mjd', string> = {
+  zeroPoint: 'zero point',
+  gain: 'gain',
+  exptime: 'exposure time',
+  mjd: 'MJD',
+};
+
+/**
+ * What is impossible about an exposure's values (empty when nothing is): a zero point, gain,
+ * exposure time or MJD out of PLAUSIBLE, a card of these whose number is not finite, and an MJD
+ * that disagrees with the date (`dateMjd`: the MJD of DATE-OBS, when the header gives both).
+ * Each problem is a short phrase naming the card, for one line of a message. Missing values
+ * are not problems (the caller says what it assumes instead).
+ */
+export function checkExposureValues(
+  m: Pick<ExposureMetadata, 'zeroPoint' | 'gain' | 'exptime' | 'mjd' | 'sources'>,
+  options: { header?: Header; dateMjd?: number } = {},
+): string[] {
+  const problems: string[] = [];
+  const named = (f: keyof typeof LABELS, v: number) => {
+    const source = m.sources[f];
+    return source === undefined
+      ? `${LABELS[f]} ${v}`
+      : /^[A-Z0-9_-]+$/.test(source)
+        ? `${source} = ${v}`
+        : `${LABELS[f]} ${v} (${source})`;
+  };
+  const { zeroPoint: zp, gain, exptime, mjd } = m;
+  if (zp !== undefined && !(zp > PLAUSIBLE.zeroPoint.min && zp < PLAUSIBLE.zeroPoint.max))
+    problems.push(`${named('zeroPoint', zp)} is not a plausible zero point (0 to 50 AB mag)`);
+  if (gain !== undefined && !(gain > PLAUSIBLE.gain.min && gain < PLAUSIBLE.gain.max))
+    problems.push(`${named('gain', gain)} is not a plausible gain (0 to 10000 e-/DN)`);
+  if (exptime !== undefined && !(exptime >= PLAUSIBLE.exptime.min && exptime <= PLAUSIBLE.exptime.max))
+    problems.push(`${named('exptime', exptime)} is not a plausible exposure time (0 to 1e8 s)`);
+  if (mjd !== undefined && !(mjd >= PLAUSIBLE.mjd.min && mjd <= PLAUSIBLE.mjd.max)) {
+    const jd =
+      mjd > 2_400_000 && mjd - 2_400_000.5 <= PLAUSIBLE.mjd.max
+        ? '; a Julian date? MJD = JD - 2400000.5'
+        : '';
+    problems.push(`${named('mjd', mjd)} is not a plausible MJD (0 to 124593: years 1858 to 2200${jd})`);
+  } else if (
+    mjd !== undefined &&
+    options.dateMjd !== undefined &&
+    Math.abs(mjd - options.dateMjd) > PLAUSIBLE.mjdVsDate
+  ) {
+    problems.push(
+      `${named('mjd', mjd)} disagrees with the date (${m.sources.date ?? 'DATE-OBS'}: MJD ${options.dateMjd.toFixed(3)}) by more than a day`,
+    );
+  }
+  // Cards whose numbers are not finite (1E999) or beyond 2^53 (read as bigint): exposureMetadata
+  // skips them, which would register an assumed value for a broken header.
+  const h = options.header;
+  if (h) {
+    for (const f of ['gain', 'zeroPoint', 'exptime', 'mjd'] as const) {
+      for (const k of metadataKeys(h, f)) {
+        const v = h.get(k);
+        if (typeof v === 'number' && !Number.isFinite(v)) problems.push(`${k} = ${v} is not a finite number`);
+        else if (typeof v === 'bigint') problems.push(`${k} = ${v} is not a plausible ${LABELS[f]}`);
+      }
+    }
+  }
+  return problems;
+}

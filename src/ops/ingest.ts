@@ -8,12 +8,19 @@
  * .fts, .fz); other files are ignored. Re-ingesting is idempotent: an image already registered
  * with the same checksum is left alone, one whose content changed is updated. An unreadable
  * file is reported and skipped; the others are ingested all the same.
+ *
+ * What is registered is checked first (issue 17): a file whose values are impossible (zero
+ * point, gain, exposure time, MJD out of instrument/exposure.ts's PLAUSIBLE, MJD-OBS against
+ * DATE-OBS), whose image is smaller than MIN_IMAGE_SIDE, or whose pixels cannot be decoded or
+ * hold no finite value is refused like an unreadable one. For that the pixels are read as stored
+ * until one has a value (a gzip-compressed file is inflated under gzip.ts's limits; every tile
+ * of a .fz is decompressed, as a job would).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Header } from '../fits/header.ts';
-import { parseFits } from '../fits/index.ts';
-import { exposureMetadata, metadataKeys } from '../instrument/exposure.ts';
+import { anyValidPixel, readFitsBytes } from '../fits/index.ts';
+import { checkExposureValues, exposureMetadata, metadataKeys } from '../instrument/exposure.ts';
 import { ROMAN_DETECTOR, romanFilter } from '../instrument/roman.ts';
 import { effectiveHeader } from '../pipeline/load.ts';
 import { DEFAULT_NSIDE, tileCentre, tileOf } from '../sky/tiles.ts';
@@ -75,24 +82,33 @@ export function tilesUnder(wcs: Wcs, width: number, height: number, nside: numbe
   return [...set].sort((a, b) => a - b);
 }
 
+/** Images smaller than this on a side are refused (no PSF, background or difference fits in them). */
+export const MIN_IMAGE_SIDE = 16;
+
 /**
- * The record of one image from its bytes. Throws BadInputError (with the reason) when the file
- * is not usable: not FITS, no image, no WCS, no date, unknown filter.
+ * The record of one image from its bytes. Rejects with a BadInputError (with the reason, on
+ * one line) when the file is not usable: not FITS, no image, an image smaller than
+ * MIN_IMAGE_SIDE, no WCS, no date, unknown filter, impossible values (checkExposureValues),
+ * pixels that cannot be decoded or none that is finite.
  */
-export function imageRecord(
+export async function imageRecord(
   uri: string,
   bytes: Uint8Array,
-  options: { nside?: number; warn?: (m: string) => void } = {},
-): ImageRecord {
+  options: { nside?: number; warn?: (m: string) => void; checksum?: string } = {},
+): Promise<ImageRecord> {
   const nside = options.nside ?? DEFAULT_NSIDE;
   const warn = options.warn ?? (() => {});
-  const fits = parseFits(bytes, { file: uri });
+  const fits = await readFitsBytes(bytes, { file: uri });
   const hdu = fits.firstImage();
   if (hdu.shape.length !== 2)
     throw new BadInputError(
       `${uri}, HDU ${hdu.index}: expected a 2-D image, got shape ${hdu.shape.join('×')}`,
     );
   const [width, height] = hdu.shape;
+  if (width < MIN_IMAGE_SIDE || height < MIN_IMAGE_SIDE)
+    throw new BadInputError(
+      `${uri}, HDU ${hdu.index}: the image is ${width}×${height} pixels, smaller than ${MIN_IMAGE_SIDE} on a side; too small to process`,
+    );
   const h = effectiveHeader(fits, hdu.index);
   const wcs = Wcs.fromHeader(h);
 
@@ -111,9 +127,15 @@ export function imageRecord(
 
   let mjd = meta.mjd;
   let dateObs: Date;
+  let dateMjd: number | undefined;
+  const sources = { ...meta.sources };
   if (meta.dateObs !== undefined) {
     dateObs = parseDate(meta.dateObs, `${uri}: ${meta.sources.date}`, BadInputError);
-    mjd ??= mjdFromDate(dateObs);
+    dateMjd = mjdFromDate(dateObs);
+    if (mjd === undefined) {
+      mjd = dateMjd;
+      sources.mjd = `from ${meta.sources.date}`;
+    }
   } else if (mjd !== undefined) {
     dateObs = dateFromMjd(mjd);
   } else {
@@ -133,16 +155,26 @@ export function imageRecord(
   let zeroPoint = meta.zeroPoint;
   if (zeroPoint === undefined) {
     zeroPoint = filter.zeropoint + 2.5 * Math.log10(exptime / gain);
-    warn(`${uri}: no ZPTMAG; using ${filter.name}'s AB zero point for ${exptime} s: ${zeroPoint.toFixed(3)}`);
+    sources.zeroPoint = `no ZPTMAG: ${filter.name}'s AB zero point for ${exptime} s, gain ${gain}`;
+    if (Number.isFinite(zeroPoint))
+      warn(
+        `${uri}: no ZPTMAG; using ${filter.name}'s AB zero point for ${exptime} s: ${zeroPoint.toFixed(3)}`,
+      );
   }
+  // The values to register, checked (assumed ones too: a zero point derived from EXPTIME = 0 is -Infinity).
+  const problems = checkExposureValues({ zeroPoint, gain, exptime, mjd, sources }, { header: h, dateMjd });
+  if (problems.length > 0) throw new BadInputError(`${uri}: ${problems.join('; ')}`);
   const fp = wcs.footprint(width, height);
   if (![fp.centre, ...fp.edges].every((p) => Number.isFinite(p.ra) && Number.isFinite(p.dec)))
     throw new BadInputError(`${uri}: the WCS does not map the image corners to the sky`);
   const pointing = firstNumber(h, ['POINTING', 'PNTG', 'OBSID']);
   const sca = firstNumber(h, ['SCA_NUM', 'SCA', 'DETECTOR']);
+  // The pixels: at least one must be finite (read as stored; every tile of a .fz decompressed).
+  if (!anyValidPixel(hdu))
+    throw new BadInputError(`${hdu.where}: no valid pixels (all NaN, infinite or BLANK); nothing to process`);
   return {
     uri,
-    checksum: sha256(bytes),
+    checksum: options.checksum ?? sha256(bytes),
     bytes: bytes.length,
     filter: filter.name,
     dateObs,
@@ -393,8 +425,12 @@ export async function ingest(
     summary.files++;
     try {
       const bytes = await src.read();
-      if (known.get(src.uri) === sha256(bytes)) summary.unchanged++;
-      else records.push(imageRecord(src.uri, bytes, { nside: options.nside, warn: options.warn }));
+      const checksum = sha256(bytes);
+      if (known.get(src.uri) === checksum) summary.unchanged++;
+      else
+        records.push(
+          await imageRecord(src.uri, bytes, { nside: options.nside, warn: options.warn, checksum }),
+        );
     } catch (err) {
       // A store we cannot reach stops the ingest (retry later); a bad file never does.
       if (err instanceof RapidError && err.exitCode === 75) throw err;
