@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { aggregate } from '../ops/aggregate.ts';
-import { addBackendOptions, type OpsContext, withContext } from '../ops/context.ts';
+import { type OpsContext, withContext } from '../ops/context.ts';
 import { requireRun } from '../ops/status.ts';
 import { ExitCode, RapidError } from '../util/errors.ts';
-import { parseIndex, parseRunOption, printJson } from './options.ts';
+import { addBackendOptions, parseIndex, parseRunOption, printJson } from './options.ts';
 import { ProgressReporter } from './progress.ts';
 
 export function registerAggregateCommands(program: Command): void {

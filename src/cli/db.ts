@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { describeConfig } from '../config.ts';
-import { addBackendOptions, configFrom } from '../ops/context.ts';
+import { configFrom } from '../ops/context.ts';
 import { openDatabase, schemaVersion } from '../ops/db.ts';
-import { printJson } from './options.ts';
+import { addBackendOptions, printJson } from './options.ts';
 
 export function registerDbCommands(program: Command): void {
   const db = program.command('db').description('the operations database');

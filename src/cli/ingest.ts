@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { addBackendOptions, withContext } from '../ops/context.ts';
+import { withContext } from '../ops/context.ts';
 import { ingest } from '../ops/ingest.ts';
 import { checkNside, DEFAULT_NSIDE } from '../sky/tiles.ts';
 import { ExitCode } from '../util/errors.ts';
-import { parseIndex, printJson } from './options.ts';
+import { addBackendOptions, parseIndex, printJson } from './options.ts';
 import { ProgressReporter } from './progress.ts';
 
 export function registerIngestCommands(program: Command): void {

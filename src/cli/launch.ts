@@ -3,12 +3,12 @@ import { readPipelineConfig } from '../config.ts';
 import type { Executor } from '../exec/types.ts';
 import { DEFAULT_QUEUE } from '../exec/types.ts';
 import { romanFilter } from '../instrument/roman.ts';
-import { addBackendOptions, withContext } from '../ops/context.ts';
+import { withContext } from '../ops/context.ts';
 import type { LaunchPipeline } from '../ops/launch.ts';
 import { EXECUTORS, launchAndRun } from '../ops/run.ts';
 import { parseDate } from '../ops/time.ts';
 import { UsageError } from '../util/errors.ts';
-import { parseIndex, parseNumber, printJson } from './options.ts';
+import { addBackendOptions, parseIndex, parseNumber, printJson } from './options.ts';
 
 export function registerLaunchCommands(program: Command): void {
   addBackendOptions(

@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 /** Small helpers shared by the command modules: argument parsing and output. */
 import { UsageError } from '../util/errors.ts';
 
@@ -45,4 +46,16 @@ export function printJson(value: unknown): void {
   process.stdout.write(
     `${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
   );
+}
+
+/** The backend options every operations command takes (config.ts resolves them). */
+export function addBackendOptions(cmd: Command): Command {
+  return cmd
+    .option('--home <dir>', 'data folder (env RAPID_HOME; default ./rapid-data)')
+    .option('--database-url <url>', 'PostgreSQL URL (env DATABASE_URL; default PGlite in the data folder)')
+    .option(
+      '--store <uri>',
+      'object store: a folder or s3://bucket/prefix (env RAPID_STORE; default <home>/store)',
+    )
+    .option('--s3-endpoint <url>', 'endpoint of an S3-compatible store (env RAPID_S3_ENDPOINT)');
 }

@@ -3,12 +3,12 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_STREAM } from '../alerts/index.ts';
 import { writeAlerts } from '../ops/alerts.ts';
-import { addBackendOptions, withContext } from '../ops/context.ts';
+import { withContext } from '../ops/context.ts';
 import { findObject, formatLightCurve, lightCurve, plotLightCurve } from '../ops/lightcurve.ts';
 import { DEFAULT_MATCH_RADIUS, postprocess } from '../ops/postprocess.ts';
 import { requireRun } from '../ops/status.ts';
 import { MissingInputError, UsageError } from '../util/errors.ts';
-import { parseId, parseIndex, parseNumber, parseRunOption, printJson } from './options.ts';
+import { addBackendOptions, parseId, parseIndex, parseNumber, parseRunOption, printJson } from './options.ts';
 import { ProgressReporter } from './progress.ts';
 
 export function registerPostprocessCommands(program: Command): void {

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { addBackendOptions, withContext } from '../ops/context.ts';
+import { withContext } from '../ops/context.ts';
 import { writeReport } from '../ops/report.ts';
 import { requireRun } from '../ops/status.ts';
-import { parseNumber, parseRunOption, printJson } from './options.ts';
+import { addBackendOptions, parseNumber, parseRunOption, printJson } from './options.ts';
 
 export function registerReportCommands(program: Command): void {
   addBackendOptions(

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { addBackendOptions, withContext } from '../ops/context.ts';
+import { withContext } from '../ops/context.ts';
 import { formatStatus, requireRun, status } from '../ops/status.ts';
-import { parseRunOption, printJson } from './options.ts';
+import { addBackendOptions, parseRunOption, printJson } from './options.ts';
 
 export function registerStatusCommands(program: Command): void {
   addBackendOptions(

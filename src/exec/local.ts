@@ -13,7 +13,6 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import type { PlannedJob } from '../ops/launch.ts';
 import { ExitCode } from '../util/errors.ts';
 import { signalGroup, startJobProcess } from './process.ts';
 import {
@@ -22,6 +21,7 @@ import {
   type ExecutorSummary,
   emptySummary,
   type JobEnded,
+  type PlannedJob,
   statusOf,
 } from './types.ts';
 

@@ -5,10 +5,21 @@
  * same interface: they take the planned jobs with their dependencies and report back when jobs
  * start and end. The `none` executor only records the jobs as queued.
  */
-import type { PlannedJob } from '../ops/launch.ts';
 
 /** The Redis queue's name unless --queue says otherwise. */
 export const DEFAULT_QUEUE = 'rapid-jobs';
+
+/** A job as launch hands it to an executor. */
+export interface PlannedJob {
+  jobId: number;
+  pipeline: 'reference' | 'science' | 'noop' | 'postprocess';
+  /** 1 reference builds, 2 science jobs, 3 post-processing. */
+  stage: 1 | 2 | 3;
+  manifestUri: string;
+  resultUri: string;
+  /** The reference build this job waits for, when it is being run too (or has not succeeded). */
+  dependsOn?: number;
+}
 
 export type JobEndStatus = 'succeeded' | 'failed' | 'interrupted';
 

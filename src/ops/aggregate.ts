@@ -14,10 +14,10 @@
 import { type DiffSource, decodeDiffCatalog } from '../pipeline/catalog.ts';
 import { decodeForcedTable, type ForcedRow } from '../pipeline/forcedcat.ts';
 import { parseResult, toJson } from '../pipeline/manifest.ts';
-import type { StoreRouter } from '../pipeline/runner.ts';
 import { type ResultRecord, SCIENCE_PRODUCTS } from '../pipeline/types.ts';
 import { tileOf } from '../sky/tiles.ts';
 import { isInside } from '../store/confine.ts';
+import type { StoreRouter } from '../store/router.ts';
 import { sha256 } from '../store/store.ts';
 import { ExitCode, RapidError } from '../util/errors.ts';
 import type { Db } from './db.ts';

@@ -17,8 +17,8 @@ import {
   writeAlertFile,
 } from '../alerts/index.ts';
 import type { CutoutSet } from '../pipeline/cutouts.ts';
-import type { StoreRouter } from '../pipeline/runner.ts';
 import { POSTPROCESS_PRODUCTS } from '../pipeline/types.ts';
+import type { StoreRouter } from '../store/router.ts';
 import { MissingInputError } from '../util/errors.ts';
 import type { Queryable } from './db.ts';
 import { resolveRun } from './postprocess.ts';

@@ -1,25 +1,13 @@
 /**
- * What the operations commands share: the backend options (--home, --database-url, --store,
- * --s3-endpoint; environment variables otherwise, see config.ts), and opening the database and
- * the store they name, saying on standard error which ones are in use.
+ * What the operations commands share: opening the database and the store that the backend
+ * options name (cli/options.ts addBackendOptions; environment variables otherwise, see
+ * config.ts), saying on standard error which ones are in use.
  */
-import type { Command } from 'commander';
 import { type ConfigOptions, describeConfig, type RapidConfig, resolveConfig } from '../config.ts';
-import { StoreRouter } from '../pipeline/runner.ts';
 import { openStore } from '../store/index.ts';
+import { StoreRouter } from '../store/router.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { type Db, openDatabase } from './db.ts';
-
-export function addBackendOptions(cmd: Command): Command {
-  return cmd
-    .option('--home <dir>', 'data folder (env RAPID_HOME; default ./rapid-data)')
-    .option('--database-url <url>', 'PostgreSQL URL (env DATABASE_URL; default PGlite in the data folder)')
-    .option(
-      '--store <uri>',
-      'object store: a folder or s3://bucket/prefix (env RAPID_STORE; default <home>/store)',
-    )
-    .option('--s3-endpoint <url>', 'endpoint of an S3-compatible store (env RAPID_S3_ENDPOINT)');
-}
 
 export function configFrom(opts: ConfigOptions): RapidConfig {
   return resolveConfig({

@@ -14,15 +14,17 @@
  * their dependencies, go to the executor (exec/).
  */
 import { hostname } from 'node:os';
+import type { PlannedJob } from '../exec/types.ts';
 import { romanFilter } from '../instrument/roman.ts';
 import { canonicalJson, configHash, validateManifest } from '../pipeline/manifest.ts';
-import { RESULT_NAME, SOFTWARE } from '../pipeline/runner.ts';
 import {
   type ImageInput,
   MANIFEST_VERSION,
   type Manifest,
   REFERENCE_PRODUCTS,
+  RESULT_NAME,
   type ReferenceInput,
+  SOFTWARE,
   type StoreConfig,
 } from '../pipeline/types.ts';
 import { joinUri } from '../store/index.ts';
@@ -60,16 +62,8 @@ export interface LaunchOptions {
 }
 
 /** A job the executor should run. */
-export interface PlannedJob {
-  jobId: number;
-  pipeline: 'reference' | 'science' | 'noop' | 'postprocess';
-  /** 1 reference builds, 2 science jobs, 3 post-processing. */
-  stage: 1 | 2 | 3;
-  manifestUri: string;
-  resultUri: string;
-  /** The reference build this job waits for, when it is being run too (or has not succeeded). */
-  dependsOn?: number;
-}
+// Until the queue and Batch executors import it from exec/types.ts (a change of their own).
+export type { PlannedJob } from '../exec/types.ts';
 
 export interface LaunchResult {
   runId: number;

@@ -27,15 +27,17 @@ import type { ExecutorSummary } from '../exec/types.ts';
 import { setHeaderCards } from '../fits/edit.ts';
 import { type ApertureRatio, type PsfFluxFloor, psfFluxFloor } from '../image/forced.ts';
 import { canonicalJson, configHash, parseResult, toJson, validateManifest } from '../pipeline/manifest.ts';
-import { RESULT_NAME, SOFTWARE, type StoreRouter } from '../pipeline/runner.ts';
 import {
   MANIFEST_VERSION,
   type PostprocessManifest,
   type ProductRecord,
+  RESULT_NAME,
   SCIENCE_PRODUCTS,
+  SOFTWARE,
   type StoreConfig,
 } from '../pipeline/types.ts';
 import { tileOf } from '../sky/tiles.ts';
+import type { StoreRouter } from '../store/router.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { sha256 } from '../store/store.ts';
 import { ExitCode, MissingInputError, RapidError, UsageError } from '../util/errors.ts';

@@ -21,7 +21,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StoreRouter } from '../pipeline/runner.ts';
+import type { StoreRouter } from '../store/router.ts';
 import type { Db } from './db.ts';
 import { type StatusReport, status as statusOf } from './status.ts';
 

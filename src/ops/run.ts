@@ -7,12 +7,12 @@
 import { ProgressReporter } from '../cli/progress.ts';
 import type { BatchSettings } from '../exec/batch.ts';
 import { LocalExecutor } from '../exec/local.ts';
-import type { Executor, ExecutorSummary } from '../exec/types.ts';
+import type { Executor, ExecutorSummary, PlannedJob } from '../exec/types.ts';
 import { ExitCode, UsageError } from '../util/errors.ts';
 import type { OpsContext } from './context.ts';
 import type { Db } from './db.ts';
 import { endRun, interruptAbandonedRuns, JobStateWriter } from './jobs.ts';
-import { type LaunchOptions, type LaunchResult, launch, type PlannedJob } from './launch.ts';
+import { type LaunchOptions, type LaunchResult, launch } from './launch.ts';
 
 export const EXECUTORS = ['local', 'queue', 'batch', 'none'] as const;
 

@@ -18,11 +18,11 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { confineToStore } from '../store/confine.ts';
-import { joinUri, openStore } from '../store/index.ts';
+import { joinUri } from '../store/index.ts';
+import { StoreRouter } from '../store/router.ts';
 import type { ObjectStore, PutData } from '../store/store.ts';
 import { ExitCode, RapidError, systemError } from '../util/errors.ts';
 import { processAlive } from '../util/pid.ts';
-import { VERSION } from '../version.ts';
 import { configHash, parseManifest, parseResult, toJson } from './manifest.ts';
 import { runNoopJob } from './noop.ts';
 import { runPostprocessJob } from './postprocess.ts';
@@ -31,41 +31,23 @@ import {
   type JobContext,
   type JobLogger,
   type JobOutcome,
+  LOG_NAME,
   type Manifest,
   type ObjectRef,
   type ProductRecord,
   productKind,
   type QaValue,
+  RESULT_NAME,
   RESULT_VERSION,
   type ResultRecord,
   type ScienceManifest,
+  SOFTWARE,
   type StepTiming,
 } from './types.ts';
 
-export const SOFTWARE = `rapid-ts ${VERSION}`;
-export const RESULT_NAME = 'result.json';
-export const LOG_NAME = 'job.log';
-
-/** Stores by URI: one S3 client per bucket, one folder store for paths. */
-export class StoreRouter {
-  private readonly stores = new Map<string, ObjectStore>();
-  constructor(private readonly endpoint?: string) {}
-
-  for(uri: string): ObjectStore {
-    const key = uri.startsWith('s3://') ? /^s3:\/\/[^/]+/.exec(uri)![0] : '/';
-    let s = this.stores.get(key);
-    if (!s) {
-      s = openStore(key, { endpoint: this.endpoint });
-      this.stores.set(key, s);
-    }
-    return s;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.stores.values()) await s.close();
-    this.stores.clear();
-  }
-}
+// Until every importer names the owning modules (the queue worker's, in a change of its own).
+export { StoreRouter } from '../store/router.ts';
+export { RESULT_NAME, SOFTWARE } from './types.ts';
 
 class InterruptedError extends RapidError {
   constructor(what: string) {

@@ -39,6 +39,13 @@
  */
 import { z } from 'zod';
 import type { ExitCode } from '../util/errors.ts';
+import { VERSION } from '../version.ts';
+
+/** What wrote a manifest or a result record. */
+export const SOFTWARE = `rapid-ts ${VERSION}`;
+/** Each job's result record and log, under its output prefix. */
+export const RESULT_NAME = 'result.json';
+export const LOG_NAME = 'job.log';
 
 /** The manifest format's version; the runner refuses other versions (exit 65). */
 export const MANIFEST_VERSION = 1;
