@@ -12,7 +12,7 @@
  *
  * Ours runs as `node bin/rapid.js extract` (the built dist/, as users run it) when dist/ is
  * built, else in-process under tsx (then its time includes no Node start-up). With dist/, it
- * also runs runExtract from dist/cli/extract.js alone: the same work without loading the other
+ * also runs runExtract from dist/pipeline/extract.js alone: the same work without loading the other
  * commands' modules, which `rapid` imports at start-up (≈ 0.25 s). Extraction uses the idle cores
  * (RAPID_WORKERS overrides); on a busy machine both tools' times move with the load.
  */
@@ -90,7 +90,7 @@ function rows(path: string): number[][] {
 
 if (args[0] === '--child') {
   // In-process run (no dist/): time the whole command, not Node's start-up.
-  const { runExtract } = await import('../src/cli/extract.ts');
+  const { runExtract } = await import('../src/pipeline/extract.ts');
   const [, image, config, params, out] = args;
   const t0 = performance.now();
   await runExtract(image, { config, params, out, set: SETTINGS.map(([k, v]) => `${k}=${v}`) });
@@ -132,7 +132,7 @@ if (args[0] === '--child') {
     const ours: Run[] = [];
     const lean: Run[] = [];
     // The same work without loading the other commands' modules (the CLI imports them all).
-    const leanScript = `import(${JSON.stringify(join(ROOT, 'dist/cli/extract.js'))}).then((m) => m.runExtract(${JSON.stringify(image)}, { config: ${JSON.stringify(`${CONF}/default.sex`)}, params: 'bench.param', out: 'lean.cat', set: ${JSON.stringify(SETTINGS.map(([k, v]) => `${k}=${v}`))} }))`;
+    const leanScript = `import(${JSON.stringify(join(ROOT, 'dist/pipeline/extract.js'))}).then((m) => m.runExtract(${JSON.stringify(image)}, { config: ${JSON.stringify(`${CONF}/default.sex`)}, params: 'bench.param', out: 'lean.cat', set: ${JSON.stringify(SETTINGS.map(([k, v]) => `${k}=${v}`))} }))`;
     for (let r = 0; r < runs; r++) {
       se.push(
         timed(

@@ -17,7 +17,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runExtract } from '../src/cli/extract.ts';
 import { readFits, readImage, writeFits } from '../src/fits/index.ts';
 import { interpolateMesh, measureBackgroundMesh } from '../src/image/background.ts';
 import {
@@ -28,6 +27,7 @@ import {
   parseAsciiCatalog,
 } from '../src/image/extract/index.ts';
 import type { PsfModel } from '../src/image/psf/model.ts';
+import { runExtract } from '../src/pipeline/extract.ts';
 import { type PhaseStamps, phaseStamps } from '../src/sim/psf.ts';
 import { simulateSurvey } from '../src/sim/simulate.ts';
 import { TEST_DATA } from './support/cli.ts';

@@ -2,10 +2,8 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { psfFromFits } from '../image/psf/index.ts';
-import type { PsfModel } from '../image/psf/model.ts';
 import { exposureMetadata } from '../instrument/exposure.ts';
-import { loadImage, openFits } from '../pipeline/load.ts';
+import { loadImage, loadPsf } from '../pipeline/load.ts';
 import { sha256, subtractionProducts } from '../pipeline/products.ts';
 import { DEFAULT_SUBTRACT, type SubtractImage, subtract } from '../pipeline/subtract.ts';
 import { BadInputError, UsageError } from '../util/errors.ts';
@@ -20,11 +18,6 @@ async function loadPlane(path: string, width: number, height: number, what: stri
     );
   }
   return image.data;
-}
-
-async function loadPsf(path: string | undefined): Promise<PsfModel | undefined> {
-  if (path === undefined) return undefined;
-  return psfFromFits(await openFits(path));
 }
 
 export function registerSubtractCommands(program: Command): void {
@@ -72,7 +65,7 @@ export function registerSubtractCommands(program: Command): void {
         image: sci.image,
         header: sci.header,
         wcs: opts.aligned ? wcsOf(sci.header) : Wcs.fromHeader(sci.header),
-        psf: await loadPsf(opts.sciPsf as string | undefined),
+        psf: opts.sciPsf === undefined ? undefined : await loadPsf(String(opts.sciPsf)),
         gain: num('sciGain'),
         uncertainty: opts.sciUnc
           ? await loadPlane(String(opts.sciUnc), sci.image.width, sci.image.height, 'uncertainty')
@@ -85,7 +78,7 @@ export function registerSubtractCommands(program: Command): void {
         image: ref.image,
         header: ref.header,
         wcs: opts.aligned ? wcsOf(ref.header) : Wcs.fromHeader(ref.header),
-        psf: await loadPsf(opts.refPsf as string | undefined),
+        psf: opts.refPsf === undefined ? undefined : await loadPsf(String(opts.refPsf)),
         gain: num('refGain'),
         uncertainty: opts.refUnc
           ? await loadPlane(String(opts.refUnc), ref.image.width, ref.image.height, 'uncertainty')

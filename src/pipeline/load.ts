@@ -8,6 +8,8 @@ import { access } from 'node:fs/promises';
 import { Header } from '../fits/header.ts';
 import { type FitsFile, readFits, readImage } from '../fits/index.ts';
 import type { Image } from '../image/image.ts';
+import { psfFromFits } from '../image/psf/index.ts';
+import type { PsfModel } from '../image/psf/model.ts';
 import { type ExposureMetadata, exposureMetadata } from '../instrument/exposure.ts';
 import { BadInputError, MissingInputError } from '../util/errors.ts';
 
@@ -93,4 +95,9 @@ export async function loadImage(
 ): Promise<LoadedImage> {
   const fits = await openFits(path);
   return { ...exposureImage(fits, hdu, options), fits };
+}
+
+/** A PSF from a file: any FITS PSF image (any size, normalisation, oversampling) or PSFEx .psf. */
+export async function loadPsf(path: string): Promise<PsfModel> {
+  return psfFromFits(await openFits(path));
 }
