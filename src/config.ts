@@ -64,12 +64,22 @@ export function resolveConfig(
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(storeText) && !/^file:\/\//i.test(storeText))
     throw new UsageError(`store '${storeText}' is neither a folder nor s3://bucket/prefix`);
   else store = resolve(storeText.replace(/^file:\/\//i, ''));
-  const s3Endpoint =
-    nonEmpty(options.s3Endpoint) ??
+  return { home, database, store, s3Endpoint: s3EndpointSetting(options.s3Endpoint, env) };
+}
+
+/** The S3 endpoint: the option, else RAPID_S3_ENDPOINT, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL. */
+export function s3EndpointSetting(option?: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return (
+    nonEmpty(option) ??
     nonEmpty(env.RAPID_S3_ENDPOINT) ??
     nonEmpty(env.AWS_ENDPOINT_URL_S3) ??
-    nonEmpty(env.AWS_ENDPOINT_URL);
-  return { home, database, store, s3Endpoint };
+    nonEmpty(env.AWS_ENDPOINT_URL)
+  );
+}
+
+/** The Redis URL of the queue executor: the option, else RAPID_REDIS. */
+export function redisSetting(option?: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return nonEmpty(option) ?? nonEmpty(env.RAPID_REDIS);
 }
 
 /**

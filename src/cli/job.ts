@@ -1,5 +1,6 @@
 import { fstatSync } from 'node:fs';
 import type { Command } from 'commander';
+import { s3EndpointSetting } from '../config.ts';
 import { arrayIndexFromEnv, MANIFEST_LIST_ENV, manifestAt } from '../exec/manifest-list.ts';
 import { runJob, StoreRouter } from '../pipeline/runner.ts';
 import { ExitCode, UsageError } from '../util/errors.ts';
@@ -25,7 +26,7 @@ async function manifestToRun(manifest: string | undefined, opts: JobRunOptions):
     return manifest;
   }
   const index = opts.index === undefined ? arrayIndexFromEnv() : parseIndex(opts.index, '--index');
-  const stores = new StoreRouter(opts.s3Endpoint ?? process.env.RAPID_S3_ENDPOINT);
+  const stores = new StoreRouter(s3EndpointSetting(opts.s3Endpoint));
   try {
     return manifestAt(await stores.for(list).getText(list), index, list);
   } finally {
@@ -77,7 +78,7 @@ export function registerJobCommands(program: Command): void {
       process.on('SIGINT', stop);
       try {
         const r = await runJob(manifest, {
-          s3Endpoint: opts.s3Endpoint ?? process.env.RAPID_S3_ENDPOINT,
+          s3Endpoint: s3EndpointSetting(opts.s3Endpoint),
           signal: controller.signal,
           echo: !opts.quiet,
         });

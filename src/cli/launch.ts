@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { readPipelineConfig } from '../config.ts';
+import { readPipelineConfig, redisSetting } from '../config.ts';
 import type { Executor } from '../exec/types.ts';
 import { DEFAULT_QUEUE } from '../exec/types.ts';
 import { romanFilter } from '../instrument/roman.ts';
 import { withContext } from '../ops/context.ts';
-import type { LaunchPipeline } from '../ops/launch.ts';
+import { type LaunchPipeline, REFERENCE_INPUTS } from '../ops/launch.ts';
 import { EXECUTORS, launchAndRun } from '../ops/run.ts';
 import { parseDate } from '../ops/time.ts';
 import { UsageError } from '../util/errors.ts';
@@ -28,8 +28,12 @@ export function registerLaunchCommands(program: Command): void {
         '--ref-to <time>',
         'reference window end, exclusive (like ENDREFIMMJDOBS); default: before the earliest science image',
       )
-      .option('--min-ref-inputs <n>', 'frames needed for a reference (fewer: exit 33)', '3')
-      .option('--max-ref-inputs <n>', 'most frames co-added into a reference', '25')
+      .option(
+        '--min-ref-inputs <n>',
+        'frames needed for a reference (fewer: exit 33)',
+        String(REFERENCE_INPUTS.min),
+      )
+      .option('--max-ref-inputs <n>', 'most frames co-added into a reference', String(REFERENCE_INPUTS.max))
       .option(
         '--executor <name>',
         `where jobs run: ${EXECUTORS.join(', ')} (local: processes here; queue: rapid worker processes through Redis; batch: AWS Batch array jobs; none: record them as queued)`,
@@ -87,7 +91,7 @@ export function registerLaunchCommands(program: Command): void {
       );
     if (opts.filter !== undefined) romanFilter(String(opts.filter));
     const retryDelayMs = parseIndex(String(opts.retryDelay), '--retry-delay');
-    const redis = (opts.redis as string | undefined) ?? process.env.RAPID_REDIS;
+    const redis = redisSetting(opts.redis as string | undefined);
     if (executor === 'queue' && !redis)
       throw new UsageError('--executor queue needs --redis redis://HOST:6379 (or env RAPID_REDIS)');
     if (executor === 'batch' && (!opts.batchQueue || !opts.batchJobDefinition))

@@ -65,6 +65,9 @@ export interface LaunchOptions {
 // Until the queue and Batch executors import it from exec/types.ts (a change of their own).
 export type { PlannedJob } from '../exec/types.ts';
 
+/** Frames per reference unless the launch says otherwise: fewer than `min` is exit 33 (RAPID: 3 … 25). */
+export const REFERENCE_INPUTS = { min: 3, max: 25 } as const;
+
 export interface LaunchResult {
   runId: number;
   images: number;
@@ -271,8 +274,8 @@ export async function launch(db: Db, o: LaunchOptions): Promise<LaunchResult> {
   if (o.refFrom && o.refTo && !(o.refFrom < o.refTo))
     throw new UsageError('--ref-from must be before --ref-to');
   const pipeline = o.pipeline ?? 'science';
-  const minInputs = o.minRefInputs ?? 3;
-  const maxInputs = o.maxRefInputs ?? 25;
+  const minInputs = o.minRefInputs ?? REFERENCE_INPUTS.min;
+  const maxInputs = o.maxRefInputs ?? REFERENCE_INPUTS.max;
   if (
     !(Number.isInteger(minInputs) && minInputs >= 1 && Number.isInteger(maxInputs) && maxInputs >= minInputs)
   )
