@@ -9,11 +9,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { simulateSurvey } from '../src/sim/simulate.ts';
 import { type CliResult, rapidAsync, startS3, testEnv } from './support/ops.ts';
 
-const SCIENCE_PRESENT = existsSync(fileURLToPath(new URL('../src/pipeline/science.ts', import.meta.url)));
 let sim: string;
 let root: string;
 
@@ -41,12 +39,8 @@ async function pipeline(args: string[], env: NodeJS.ProcessEnv = {}) {
   const summary = JSON.parse(launch.stdout);
   assert.deepEqual(summary.references, { planned: 1, reused: 0 });
   assert.equal(summary.jobs.total, 3);
-  if (SCIENCE_PRESENT) ok(launch, 'launch');
-  else {
-    // Until the science pipeline lands, its jobs end with 70 and say why.
-    assert.equal(launch.code, 70);
-    assert.deepEqual(summary.jobs.byExitCode, { '0': 1, '70': 2 });
-  }
+  ok(launch, 'launch');
+  assert.deepEqual(summary.jobs.byExitCode, { '0': 3 });
   const agg = await rapidAsync(['aggregate', '--json', ...args], { env });
   ok(agg, 'aggregate');
   assert.equal(JSON.parse(agg.stdout).registered, 3);
@@ -56,8 +50,8 @@ async function pipeline(args: string[], env: NodeJS.ProcessEnv = {}) {
   assert.equal(s.images, 5);
   assert.equal(s.references, 1);
   assert.equal(s.jobs.total, 3);
-  assert.equal(s.jobs.byStatus.succeeded, SCIENCE_PRESENT ? 3 : 1);
-  assert.ok(s.products >= (SCIENCE_PRESENT ? 12 : 6));
+  assert.equal(s.jobs.byStatus.succeeded, 3);
+  assert.ok(s.products >= 12);
   const out = join(root, `report-${Math.random().toString(36).slice(2)}`);
   const rep = await rapidAsync(['report', '--out', out, ...args], { env });
   ok(rep, 'report');
@@ -65,7 +59,7 @@ async function pipeline(args: string[], env: NodeJS.ProcessEnv = {}) {
   assert.match(html, /job-times\.png/);
   // A second launch of the same range redoes nothing that succeeded.
   const again = await rapidAsync(['launch', '--from', '2028-09-16', '--to', '2028-09-30', ...args], { env });
-  assert.equal(JSON.parse(again.stdout).jobs.alreadyDone, SCIENCE_PRESENT ? 3 : 1);
+  assert.equal(JSON.parse(again.stdout).jobs.alreadyDone, 3);
   return s;
 }
 
@@ -126,7 +120,7 @@ describe('end to end', () => {
       '--jobs',
       '2',
     ]);
-    assert.equal(r.code, SCIENCE_PRESENT ? 0 : 70, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.report, join(dir, 'report', 'index.html'));
     assert.ok(existsSync(out.report));

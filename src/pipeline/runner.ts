@@ -13,14 +13,13 @@
  * It never touches the database. Its process exit code is the job's.
  */
 import { rmSync } from 'node:fs';
-import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { confineToStore } from '../store/confine.ts';
 import { joinUri } from '../store/index.ts';
 import { StoreRouter } from '../store/router.ts';
-import type { ObjectStore, PutData } from '../store/store.ts';
+import type { PutData } from '../store/store.ts';
 import { ExitCode, RapidError, systemError } from '../util/errors.ts';
 import { processAlive } from '../util/pid.ts';
 import { configHash, parseManifest, parseResult, toJson } from './manifest.ts';
@@ -59,26 +58,6 @@ class InterruptedError extends RapidError {
 export function exitCodeOf(err: unknown): ExitCode {
   // The same mapping as the commands': a full disk 75, no permission 77, a missing file 66.
   return systemError(err)?.exitCode ?? ExitCode.INTERNAL;
-}
-
-type ScienceJob = (manifest: ScienceManifest, ctx: JobContext) => Promise<JobOutcome>;
-
-/** The lead's science pipeline, loaded when a science job runs (70 when this build has none). */
-async function loadScienceJob(): Promise<ScienceJob> {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const url = new URL(`./science${ext}`, import.meta.url);
-  try {
-    await access(fileURLToPath(url));
-  } catch {
-    throw new RapidError('science pipeline not available in this build', ExitCode.INTERNAL);
-  }
-  const mod = (await import(url.href)) as { runScienceJob?: ScienceJob };
-  if (typeof mod.runScienceJob !== 'function')
-    throw new RapidError(
-      'science pipeline not available: science module exports no runScienceJob',
-      ExitCode.INTERNAL,
-    );
-  return mod.runScienceJob;
 }
 
 /** Fill in the reference's checksums from its build job's result record, when launch did not know them. */
@@ -251,11 +230,12 @@ export async function runJob(manifestUri: string, options: RunJobOptions = {}): 
     else if (manifest.pipeline === 'reference') outcome = await runReferenceJob(manifest, ctx);
     else if (manifest.pipeline === 'postprocess') outcome = await runPostprocessJob(manifest, ctx);
     else {
-      const science = await loadScienceJob();
+      // Loaded when a science job runs: its numerics are not a noop or reference job's cost.
+      const { runScienceJob } = await import('./science.ts');
       const resolved = await ctx.step('resolve-reference', () =>
         resolveReference(manifest as ScienceManifest, router),
       );
-      outcome = await science(resolved, { ...ctx, manifest: resolved });
+      outcome = await runScienceJob(resolved, { ...ctx, manifest: resolved });
     }
     message = outcome.message;
   } catch (err) {
