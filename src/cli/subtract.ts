@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { exposureMetadata } from '../instrument/exposure.ts';
 import { loadImage, loadPsf } from '../pipeline/load.ts';
-import { sha256, subtractionProducts } from '../pipeline/products.ts';
+import { subtractionProducts } from '../pipeline/products.ts';
 import { DEFAULT_SUBTRACT, type SubtractImage, subtract } from '../pipeline/subtract.ts';
+import { sha256 } from '../store/store.ts';
 import { BadInputError, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
 import { parseNumber, printJson } from './options.ts';
@@ -122,7 +123,12 @@ export function registerSubtractCommands(program: Command): void {
         const path = join(out, p.name);
         await writeFile(`${path}.tmp`, p.bytes);
         await rename(`${path}.tmp`, path);
-        written.push({ name: p.name, kind: p.kind, bytes: p.bytes.length, sha256: sha256(p.bytes) });
+        written.push({
+          name: p.name,
+          kind: p.kind,
+          bytes: p.bytes.length,
+          sha256: sha256(p.bytes).slice('sha256:'.length),
+        });
       }
       const summary = { qa: result.qa, warnings: result.warnings, timings, products: written };
       if (opts.json) printJson(summary);

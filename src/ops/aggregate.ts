@@ -20,6 +20,7 @@ import { isInside } from '../store/confine.ts';
 import type { StoreRouter } from '../store/router.ts';
 import { sha256 } from '../store/store.ts';
 import { ExitCode, RapidError } from '../util/errors.ts';
+import { mapLimit } from '../util/map-limit.ts';
 import type { Db } from './db.ts';
 
 /** HEALPix nside of diff_sources.hpix (about 13″ cells). */
@@ -81,19 +82,6 @@ export function isDiffCatalog(p: { kind: string; uri: string }): boolean {
   return (
     p.kind === 'diffcat' || p.kind === 'difference-catalog' || p.uri.endsWith(`/${SCIENCE_PRODUCTS.diffcat}`)
   );
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /**

@@ -30,6 +30,7 @@ import {
 import { joinUri } from '../store/index.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { UsageError } from '../util/errors.ts';
+import { mapLimit } from '../util/map-limit.ts';
 import type { Db, Queryable } from './db.ts';
 import { type NewReference, type PlanCandidate, type PlanReference, planReferences } from './plan.ts';
 import { mjdFromDate, procDate as procDateOf } from './time.ts';
@@ -258,14 +259,6 @@ async function upsertJobs(
       run.procDate,
     ],
   );
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 export async function launch(db: Db, o: LaunchOptions): Promise<LaunchResult> {

@@ -1,9 +1,3 @@
-/**
- * The products of a subtraction, named as RAPID names them (architecture.md, "Products"),
- * encoded one at a time so that a caller writes each to a folder or an object store before
- * the next is made (a 4088² image is 67 MB).
- */
-import { createHash } from 'node:crypto';
 import { Header } from '../fits/header.ts';
 import { encodeFits, type HduInput } from '../fits/index.ts';
 import { formatAsciiCatalog } from '../image/extract/catalog.ts';
@@ -21,10 +15,6 @@ export interface Product {
   /** What it is, for the database's products table. */
   kind: string;
   bytes: Uint8Array;
-}
-
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** WCS and provenance cards from the science header, for every image product. */
