@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeFits, parseFits, readTable } from '../src/fits/index.ts';
 import { PsfFlag } from '../src/image/extract/flags.ts';
-import type { DiffSource } from '../src/pipeline/catalog.ts';
+import type { DiffCatalogRow } from '../src/pipeline/catalog.ts';
 import { decodeDiffCatalog, encodeDiffCatalog } from '../src/pipeline/catalog.ts';
 
-const source = (n: number): DiffSource => ({
+const source = (n: number): DiffCatalogRow => ({
   number: n,
   x: 100 + n,
   y: 200 + n,

@@ -18,7 +18,7 @@ import {
   noiseCorrelation,
 } from '../src/image/noise.ts';
 import { robustSigma } from '../src/image/stats.ts';
-import type { DiffSource } from '../src/pipeline/diffcat.ts';
+import type { VettedSource } from '../src/pipeline/diffcat.ts';
 import { type SubtractConfig, type SubtractResult, subtract } from '../src/pipeline/subtract.ts';
 import { Random } from '../src/sim/random.ts';
 import { Wcs } from '../src/wcs/index.ts';
@@ -116,7 +116,7 @@ interface Figures {
   sources: number;
   vetted: number;
   kinds: Partial<Record<DetectionKind, number>>;
-  falsePositives: DiffSource[];
+  falsePositives: VettedSource[];
   found: number;
   scorrBlankSigma: number;
   qa: SubtractResult['qa'];

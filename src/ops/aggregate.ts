@@ -11,7 +11,7 @@
  * the job's current one). A result record or catalog that cannot be read is reported, and its job left
  * unaggregated.
  */
-import { type DiffSource, decodeDiffCatalog } from '../pipeline/catalog.ts';
+import { type DiffCatalogRow, decodeDiffCatalog } from '../pipeline/catalog.ts';
 import { decodeForcedTable, type ForcedRow } from '../pipeline/forcedcat.ts';
 import { parseResult, toJson } from '../pipeline/manifest.ts';
 import { type ResultRecord, SCIENCE_PRODUCTS } from '../pipeline/types.ts';
@@ -73,7 +73,7 @@ interface Loaded {
   job: PendingJob;
   result: ResultRecord;
   checksum: string;
-  sources: DiffSource[];
+  sources: DiffCatalogRow[];
   forced: ForcedRow[];
 }
 
@@ -151,7 +151,7 @@ export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateS
             `${job.result_uri}: product ${outside.uri} is outside the store ${job.store_root}`,
             ExitCode.BAD_INPUT,
           );
-        let sources: DiffSource[] = [];
+        let sources: DiffCatalogRow[] = [];
         const cat = result.products.find(isDiffCatalog);
         if (cat) {
           const catBytes = await o.stores.for(cat.uri).get(cat.uri, cat.checksum);

@@ -45,7 +45,7 @@ export interface AlertsSummary {
   seconds: number;
 }
 
-interface SourceRow {
+interface AlertSourceRow {
   id: number;
   job_id: number;
   object_id: number;
@@ -75,7 +75,7 @@ const SOURCE_QUERY = `SELECT s.id, s.job_id, s.object_id, s.x_image, s.y_image, 
 
 const finite = (v: number | null) => (v !== null && Number.isFinite(v) ? v : null);
 
-function diaSource(s: SourceRow): DiaSourceInput {
+function diaSource(s: AlertSourceRow): DiaSourceInput {
   // The catalog's FLUX_PSF is the size of the change; its sign is ISDIFFPOS.
   const sign = s.isdiffpos ? 1 : -1;
   const flux = finite(s.flux_psf);
@@ -105,7 +105,7 @@ function diaSource(s: SourceRow): DiaSourceInput {
 export async function writeAlerts(db: Queryable, o: AlertsOptions): Promise<AlertsSummary> {
   const t0 = performance.now();
   const run = await resolveRun(db, o.runId);
-  const sources = await db.query<SourceRow>(
+  const sources = await db.query<AlertSourceRow>(
     `${SOURCE_QUERY} JOIN run_jobs rj ON rj.job_id = s.job_id
      WHERE rj.run_id = $1 AND s.object_id IS NOT NULL AND coalesce(s.vetflags, 0) = 0 ORDER BY s.job_id, s.id`,
     [run],
@@ -128,8 +128,8 @@ export async function writeAlerts(db: Queryable, o: AlertsOptions): Promise<Aler
     ).map((r) => [Number(r.id), r]),
   );
   // Every detection and forced measurement of these objects, for the histories.
-  const history = new Map<number, SourceRow[]>();
-  for (const r of await db.query<SourceRow>(
+  const history = new Map<number, AlertSourceRow[]>();
+  for (const r of await db.query<AlertSourceRow>(
     `${SOURCE_QUERY} WHERE s.object_id = ANY($1::bigint[]) ORDER BY s.mjd, s.id`,
     [objectIds],
   ))

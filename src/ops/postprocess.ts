@@ -222,7 +222,7 @@ export async function stampHeaders(
 
 // ---- 2. association --------------------------------------------------------------------------
 
-interface SourceRow {
+interface DetectionRow {
   id: number;
   ra: number;
   dec: number;
@@ -239,7 +239,7 @@ interface ObjectRow {
 }
 
 /** Weight of a detection's position: (S/N)², from the PSF fit or else from Scorr. */
-function weightOf(s: SourceRow): number {
+function weightOf(s: DetectionRow): number {
   const snr = Number.isFinite(s.snr_psf) && s.snr_psf !== 0 ? s.snr_psf! : (s.scorr_peak ?? 1);
   return Math.max(snr * snr, 1e-6);
 }
@@ -262,7 +262,7 @@ export async function associateRun(
 ): Promise<PostprocessSummary['association']> {
   const nside = await runNside(db, runId);
   const shift = 2n * BigInt(Math.round(Math.log2(SOURCE_NSIDE / nside)));
-  const sources = await db.query<SourceRow & { hpix: string | number }>(
+  const sources = await db.query<DetectionRow & { hpix: string | number }>(
     `SELECT s.id, s.ra, s.dec, s.mjd, s.snr_psf, s.scorr_peak, s.hpix FROM diff_sources s
      JOIN run_jobs rj ON rj.job_id = s.job_id
      WHERE rj.run_id = $1 AND s.object_id IS NULL AND ($2 OR coalesce(s.vetflags, 0) = 0)
@@ -270,8 +270,8 @@ export async function associateRun(
     [runId, o.allSources],
   );
   const tileOfSource = (s: { hpix: string | number }) => Number(BigInt(s.hpix) >> shift);
-  const byTile = new Map<number, SourceRow[]>();
-  const seam: SourceRow[] = [];
+  const byTile = new Map<number, DetectionRow[]>();
+  const seam: DetectionRow[] = [];
   const seamTileSet = new Set<number>();
   for (const s of sources) {
     const tiles = seamTiles(s.ra, s.dec, radiusArcsec, (ra, dec) => tileOf(ra, dec, nside));
@@ -289,7 +289,7 @@ export async function associateRun(
   const touched = new Set<number>();
   // Tiles are associated independently; their results are written in batches (one transaction
   // per batch of about 100,000 sources) because a round trip per tile costs more than the work.
-  let pending: { a: Association; members: SourceRow[]; detections: Detection[] }[] = [];
+  let pending: { a: Association; members: DetectionRow[]; detections: Detection[] }[] = [];
   let pendingSources = 0;
   const flush = async () => {
     if (pending.length === 0) return;
@@ -304,7 +304,7 @@ export async function associateRun(
     [nside, [...byTile.keys()]],
   ))
     knownOf.set(Number(k.tile), [...(knownOf.get(Number(k.tile)) ?? []), k]);
-  const runTiles = async (tiles: number[], members: SourceRow[], loaded: boolean) => {
+  const runTiles = async (tiles: number[], members: DetectionRow[], loaded: boolean) => {
     const known = loaded
       ? tiles.flatMap((t) => knownOf.get(t) ?? [])
       : await db.query<ObjectRow>(
@@ -347,7 +347,7 @@ export async function associateRun(
 async function writeAssociation(
   db: Db,
   nside: number,
-  batch: { a: Association; members: SourceRow[]; detections: Detection[] }[],
+  batch: { a: Association; members: DetectionRow[]; detections: Detection[] }[],
   touched: Set<number>,
 ): Promise<number> {
   const fresh = batch.flatMap(({ a, detections }) =>

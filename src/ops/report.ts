@@ -66,7 +66,7 @@ export interface ReportSummary {
   } | null;
 }
 
-interface JobRow {
+interface ReportJobRow {
   id: number;
   pipeline: string;
   status: string;
@@ -186,7 +186,7 @@ export async function writeReport(db: Db, o: ReportOptions): Promise<ReportSumma
   const jobs =
     runId === undefined
       ? []
-      : await db.query<JobRow>(
+      : await db.query<ReportJobRow>(
           `SELECT j.id, j.pipeline, j.status, j.exit_code, j.elapsed, j.started_at, j.ended_at, j.n_ref_inputs,
              i.uri AS image_uri, i.zero_point, i.width, i.height,
              (SELECT array_agg(ii.uri ORDER BY ri.rank) FROM refimage_inputs ri JOIN images ii ON ii.id = ri.image_id
@@ -196,7 +196,7 @@ export async function writeReport(db: Db, o: ReportOptions): Promise<ReportSumma
           [runId],
         );
   const ran = jobs.filter((j) => j.ended_at !== null && j.started_at !== null);
-  const seconds = (j: JobRow) =>
+  const seconds = (j: ReportJobRow) =>
     j.elapsed ?? (new Date(j.ended_at!).getTime() - new Date(j.started_at!).getTime()) / 1000;
   const figures: Figure[] = [];
   const add = async (name: string, title: string, caption: string, spec: Record<string, unknown>) => {
@@ -384,7 +384,11 @@ interface TruthQuality {
   mag50: number | null;
 }
 
-async function truthQuality(db: Db, jobs: JobRow[], o: ReportOptions): Promise<TruthQuality | undefined> {
+async function truthQuality(
+  db: Db,
+  jobs: ReportJobRow[],
+  o: ReportOptions,
+): Promise<TruthQuality | undefined> {
   const radius = o.matchRadius ?? 2;
   const faint = o.faintLimit ?? 28;
   const science = jobs.filter(

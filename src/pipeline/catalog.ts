@@ -8,7 +8,8 @@ import { PsfFlag } from '../image/extract/flags.ts';
 import { BadInputError } from '../util/errors.ts';
 import { DIFF_CATALOG_COLUMNS } from './types.ts';
 
-export interface DiffSource {
+/** A row of the difference-image catalog as aggregation registers it (diffcat.ts vets the sources first). */
+export interface DiffCatalogRow {
   number: number;
   x: number;
   y: number;
@@ -29,9 +30,9 @@ export interface DiffSource {
 }
 
 /** Encode sources as a FITS binary table with the required columns. */
-export function encodeDiffCatalog(rows: DiffSource[]): Uint8Array {
-  const f64 = (get: (r: DiffSource) => number) => Float64Array.from(rows, get);
-  const f32 = (get: (r: DiffSource) => number) => Float32Array.from(rows, get);
+export function encodeDiffCatalog(rows: DiffCatalogRow[]): Uint8Array {
+  const f64 = (get: (r: DiffCatalogRow) => number) => Float64Array.from(rows, get);
+  const f32 = (get: (r: DiffCatalogRow) => number) => Float32Array.from(rows, get);
   return encodeFits([
     { data: [], shape: [] },
     {
@@ -62,7 +63,7 @@ export function encodeDiffCatalog(rows: DiffSource[]): Uint8Array {
 }
 
 /** Read the sources of a difference-image catalog; BadInputError when a required column is missing. */
-export function decodeDiffCatalog(bytes: Uint8Array, where: string): DiffSource[] {
+export function decodeDiffCatalog(bytes: Uint8Array, where: string): DiffCatalogRow[] {
   const fits = parseFits(bytes, { file: where });
   const hdu = fits.hdus.find((h) => h.kind === 'bintable');
   if (!hdu) throw new BadInputError(`${where}: no binary table`);
@@ -81,7 +82,7 @@ export function decodeDiffCatalog(bytes: Uint8Array, where: string): DiffSource[
   const vet = optional('VETFLAGS');
   const psf = ['XPSF_IMAGE', 'YPSF_IMAGE', 'ALPHAPSF_J2000', 'DELTAPSF_J2000'].map(optional);
   const psfFlags = optional('FLAGS_PSF');
-  const out: DiffSource[] = [];
+  const out: DiffCatalogRow[] = [];
   for (let i = 0; i < t.nrows; i++) {
     // The PSF fit's position where the fit converged: next to a brighter source the isophotal
     // barycentre leans towards it by half a pixel, and an object's forced photometry inherits

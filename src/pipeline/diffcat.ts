@@ -61,7 +61,7 @@ export const DEFAULT_VETTING: VettingConfig = {
   brightStarRadius: 3,
 };
 
-export interface DiffSource extends Source {
+export interface VettedSource extends Source {
   /** |Scorr| at its extreme near the source, with the source's sign. */
   scorrPeak: number;
   /** 1 brighter than the reference, 0 fainter. */
@@ -93,7 +93,7 @@ export function vetSources(
   width: number,
   height: number,
   o: VetOptions,
-): DiffSource[] {
+): VettedSource[] {
   const v = o.vetting;
   const psf = z.differencePsfModel;
   const pixelScale = o.wcs ? o.wcs.pixelScale(width / 2, height / 2) : Number.NaN;
@@ -207,7 +207,7 @@ export function vetSources(
   });
 }
 
-type DiffGetter = (s: DiffSource) => number;
+type DiffGetter = (s: VettedSource) => number;
 
 function diffColumn(
   name: string,
@@ -217,7 +217,7 @@ function diffColumn(
   type: 'D' | 'E' | 'J' | 'I',
   get: DiffGetter,
 ): ColumnDef {
-  return { name, description, unit, format, type, get: (s) => get(s as DiffSource) };
+  return { name, description, unit, format, type, get: (s) => get(s as VettedSource) };
 }
 
 /** Columns of our own, after SourceExtractor's. */
@@ -316,7 +316,7 @@ export function diffCatalogColumns(hasWcs: boolean): CatalogColumn[] {
 }
 
 export function formatDiffCatalog(
-  sources: readonly DiffSource[],
+  sources: readonly VettedSource[],
   zeroPoint: number,
   hasWcs: boolean,
 ): string {
@@ -324,7 +324,7 @@ export function formatDiffCatalog(
   return formatAsciiCatalog(diffCatalogColumns(hasWcs), sources, ctx);
 }
 
-export function diffCatalogTable(sources: readonly DiffSource[], zeroPoint: number, hasWcs: boolean) {
+export function diffCatalogTable(sources: readonly VettedSource[], zeroPoint: number, hasWcs: boolean) {
   const ctx: ColumnContext = { zeropoint: zeroPoint };
   return tableColumns(diffCatalogColumns(hasWcs), sources, ctx);
 }

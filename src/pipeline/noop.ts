@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { tileCentre } from '../sky/tiles.ts';
 import { ExitCode, RapidError } from '../util/errors.ts';
-import { type DiffSource, encodeDiffCatalog } from './catalog.ts';
+import { type DiffCatalogRow, encodeDiffCatalog } from './catalog.ts';
 import { type JobContext, type JobOutcome, type NoopManifest, SCIENCE_PRODUCTS } from './types.ts';
 
 export const NoopConfigSchema = z.object({
@@ -31,7 +31,7 @@ export async function runNoopJob(m: NoopManifest, ctx: JobContext): Promise<JobO
   if (config.catalogRows > 0) {
     await ctx.step('catalog', async () => {
       const c = m.science ? tileCentre(m.science.tile, m.science.nside) : { ra: 0, dec: 0 };
-      const rows: DiffSource[] = [];
+      const rows: DiffCatalogRow[] = [];
       for (let i = 0; i < config.catalogRows; i++) {
         rows.push({
           number: i + 1,

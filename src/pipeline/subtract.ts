@@ -39,7 +39,7 @@ import { dilate } from '../image/zogy/zogy.ts';
 import { exposureMetadata, metadataKeys } from '../instrument/exposure.ts';
 import { BadInputError } from '../util/errors.ts';
 import type { Wcs } from '../wcs/index.ts';
-import { DEFAULT_VETTING, type DiffSource, type VettingConfig, vetSources } from './diffcat.ts';
+import { DEFAULT_VETTING, type VettedSource, type VettingConfig, vetSources } from './diffcat.ts';
 
 export interface SubtractImage {
   /** Raw pixels (background included); NaN where there is no data. */
@@ -138,7 +138,7 @@ export interface SubtractResult {
   scienceStars: StarFit[];
   referenceStars: StarFit[];
   match: MatchResult;
-  sources: DiffSource[];
+  sources: VettedSource[];
   qa: Record<string, number | string>;
   /** What the subtraction had to assume (missing metadata, an assumed flux ratio), for the log. */
   warnings: string[];
@@ -693,7 +693,7 @@ export function differenceCatalog(
   width: number,
   height: number,
   o: CatalogOptions,
-): DiffSource[] {
+): VettedSource[] {
   const extractConfig: Partial<ExtractConfig> = {
     detectThresh: o.threshold,
     analysisThresh: o.threshold,
