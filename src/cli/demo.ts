@@ -3,6 +3,7 @@ import { DEFAULT_DEMO, runDemo } from '../ops/demo.ts';
 import { UsageError } from '../util/errors.ts';
 import { handleInterrupts } from './interrupt.ts';
 import { parseIndex } from './options.ts';
+import { ProgressReporter } from './progress.ts';
 
 export function registerDemoCommands(program: Command): void {
   program
@@ -28,6 +29,7 @@ export function registerDemoCommands(program: Command): void {
       if (filters.length === 0) throw new UsageError('--filters needs at least one filter');
       const jobs = opts.jobs === undefined ? undefined : parseIndex(opts.jobs, '--jobs');
       const interrupts = handleInterrupts('rapid demo');
+      const simulateProgress = new ProgressReporter('simulate');
       let r: Awaited<ReturnType<typeof runDemo>>;
       try {
         r = await runDemo({
@@ -43,6 +45,7 @@ export function registerDemoCommands(program: Command): void {
           s3Endpoint: opts.s3Endpoint,
           onExecutor: (e) => interrupts.onExecutor(e),
           checkStop: () => interrupts.check(),
+          onSimulateProgress: (done, total) => simulateProgress.update(done, total),
         });
       } finally {
         interrupts.dispose();

@@ -5,7 +5,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ProgressReporter } from '../cli/progress.ts';
 import type { RapidConfig } from '../config.ts';
 import type { Executor } from '../exec/types.ts';
 import { type SimulationSummary, simulateSurvey } from '../sim/simulate.ts';
@@ -34,6 +33,8 @@ export interface DemoOptions {
   onExecutor?: (e: Executor | undefined) => void;
   /** Called between steps: throws to stop the demo there (a Ctrl-C). */
   checkStop?: () => void;
+  /** Progress of the simulation (images done of total). */
+  onSimulateProgress?: (done: number, total: number) => void;
 }
 
 export const DEFAULT_DEMO = { tiles: 2, epochs: 6, filters: ['F158', 'F106'], size: 1024, seed: 1 };
@@ -84,12 +85,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     log(
       `demo: 1/6 simulating ${o.tiles} tiles × ${o.filters.length} filters × ${o.epochs} epochs at ${o.size}² in ${simDir}`,
     );
-    const progress = new ProgressReporter('simulate');
     sim = await timed('simulate', () =>
       simulateSurvey(
         simDir,
         { tiles: o.tiles, epochs: o.epochs, filters: o.filters, size: o.size, seed: o.seed },
-        (p) => progress.update(p.done, p.total),
+        (p) => o.onSimulateProgress?.(p.done, p.total),
       ),
     );
   }
