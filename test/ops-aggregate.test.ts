@@ -5,9 +5,8 @@ import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { aggregate } from '../src/ops/aggregate.ts';
 import type { Db } from '../src/ops/db.ts';
-import { type ImageRecord, insertImages } from '../src/ops/ingest.ts';
+import { insertImages } from '../src/ops/ingest.ts';
 import { launch } from '../src/ops/launch.ts';
-import { mjdFromDate } from '../src/ops/time.ts';
 import { encodeDiffCatalog } from '../src/pipeline/catalog.ts';
 import { toJson } from '../src/pipeline/manifest.ts';
 import { runJob, StoreRouter } from '../src/pipeline/runner.ts';
@@ -15,43 +14,12 @@ import { RESULT_VERSION, type ResultRecord } from '../src/pipeline/types.ts';
 import { tileCentre, tileOf } from '../src/sky/tiles.ts';
 import { openStore } from '../src/store/index.ts';
 import type { ObjectStore } from '../src/store/store.ts';
-import { BACKENDS, rapid, rapidProcess, testEnv } from './support/ops.ts';
+import { BACKENDS, imageRecords, rapid, rapidProcess, TEST_TILE, testEnv } from './support/ops.ts';
 import { waitFor } from './support/wait.ts';
-
-const TILE = tileOf(9.6, -44);
-
-function records(n: number, day0 = 1): ImageRecord[] {
-  const c = tileCentre(TILE);
-  return Array.from({ length: n }, (_, i) => {
-    const date = new Date(Date.UTC(2028, 8, day0, 0, i));
-    return {
-      uri: `/survey/img-${day0}-${i}.fits`,
-      checksum: `sha256:${String(i).padStart(64, '0')}`,
-      bytes: 1,
-      filter: 'F158',
-      dateObs: date,
-      mjd: mjdFromDate(date),
-      exptime: 100,
-      zeroPoint: 30,
-      gain: 1,
-      pointing: i,
-      sca: 1,
-      width: 64,
-      height: 64,
-      hdu: 0,
-      nside: 512,
-      tile: TILE,
-      ra: c.ra,
-      dec: c.dec,
-      footprint: [0, 0, 0, 0, 0, 0, 0, 0],
-      tiles: [TILE],
-    };
-  });
-}
 
 /** Launch noop jobs over n images and run them in-process (each writes a catalog of `rows` sources). */
 async function noopRun(db: Db, store: ObjectStore, n: number, rows: number): Promise<number> {
-  await insertImages(db, records(n));
+  await insertImages(db, imageRecords(n));
   const r = await launch(db, {
     from: new Date('2028-09-01T00:00:00Z'),
     to: new Date('2028-09-02T00:00:00Z'),
@@ -84,7 +52,12 @@ for (const backend of BACKENDS) {
       const db = await env.open();
       try {
         // Images on days 1–3 build a reference; day 4 gets a science job.
-        await insertImages(db, [...records(1, 1), ...records(1, 2), ...records(1, 3), ...records(2, 4)]);
+        await insertImages(db, [
+          ...imageRecords(1, 1),
+          ...imageRecords(1, 2),
+          ...imageRecords(1, 3),
+          ...imageRecords(2, 4),
+        ]);
         const r = await launch(db, {
           from: new Date('2028-09-04T00:00:00Z'),
           to: new Date('2028-09-05T00:00:00Z'),
@@ -122,7 +95,7 @@ for (const backend of BACKENDS) {
           pid: 1,
           peakRssBytes: 1e9,
         });
-        const refPrefix = `${store.root}/refimages/${TILE}/H158/v1/`;
+        const refPrefix = `${store.root}/refimages/${TEST_TILE}/H158/v1/`;
         const refResult = base(ref.jobId, 'reference');
         refResult.products = [
           await put(`${refPrefix}refimage.fits`, 'img', 'refimage'),
@@ -131,7 +104,7 @@ for (const backend of BACKENDS) {
         ];
         refResult.qa = { nInputs: 3, cov5percent: 0, zeroPoint: 30 };
         await store.put(ref.resultUri, toJson(refResult));
-        const c = tileCentre(TILE);
+        const c = tileCentre(TEST_TILE);
         const cat = encodeDiffCatalog(
           [1, 2, 3].map((k) => ({
             number: k,

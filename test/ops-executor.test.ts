@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { LocalExecutor } from '../src/exec/local.ts';
 import type { JobEnded } from '../src/exec/types.ts';
 import type { PlannedJob } from '../src/ops/launch.ts';
-import { fakeImage, rapid, rapidProcess, testEnv } from './support/ops.ts';
+import { noopSurvey, rapid, rapidProcess, testEnv } from './support/ops.ts';
 import { jobTmpDirs, waitFor } from './support/wait.ts';
 
 let dir: string;
@@ -145,28 +145,8 @@ test('Ctrl-C on rapid launch: running jobs finish, the rest stay queued (exit 75
   const env = await testEnv(t, 'pglite');
   if (!env) return;
   try {
-    for (let i = 0; i < 4; i++)
-      await writeFile(
-        join(env.dir, `img${i}.fits`),
-        fakeImage({ ra: 9.6, dec: -44, date: `2028-09-0${i + 1}` }),
-      );
-    assert.equal(rapid(['ingest', env.dir, ...env.args]).code, 0);
-    const cfg = join(env.dir, 'config.json');
-    await writeFile(cfg, JSON.stringify({ noop: { sleepMs: 4000 } }));
-    const args = [
-      'launch',
-      '--from',
-      '2028-09-01',
-      '--to',
-      '2028-09-30',
-      '--pipeline',
-      'noop',
-      '--jobs',
-      '1',
-      '--config',
-      cfg,
-      ...env.args,
-    ];
+    const survey = await noopSurvey(env, 4, { sleepMs: 4000 });
+    const args = [...survey, '--jobs', '1', ...env.args];
     // The job's start is seen as its temporary folder appearing in the TMPDIR given to it.
     const tmp = join(env.dir, 'tmp');
     await mkdir(tmp);
@@ -189,7 +169,7 @@ test('Ctrl-C on rapid launch: running jobs finish, the rest stay queued (exit 75
     assert.equal(summary.jobs.byStatus.succeeded, 1);
     assert.equal(summary.jobs.byStatus.queued, 3);
     // Launch again: only the three left run.
-    const again = rapid(args.filter((a) => a !== cfg && a !== '--config'));
+    const again = rapid([...survey.slice(0, -2), ...env.args]);
     assert.equal(again.code, 0, again.stderr);
     const s2 = JSON.parse(again.stdout);
     assert.deepEqual([s2.jobs.toRun, s2.jobs.alreadyDone, s2.jobs.byStatus.succeeded], [3, 1, 4]);

@@ -7,10 +7,9 @@ import { after, before, test } from 'node:test';
 import { decodeDiffCatalog } from '../src/pipeline/catalog.ts';
 import { configHash, parseResult } from '../src/pipeline/manifest.ts';
 import { runJob } from '../src/pipeline/runner.ts';
-import { type ImageInput, MANIFEST_VERSION, type Manifest } from '../src/pipeline/types.ts';
-import { tileOf } from '../src/sky/tiles.ts';
+import { MANIFEST_VERSION, type Manifest } from '../src/pipeline/types.ts';
 import { openStore, sha256 } from '../src/store/index.ts';
-import { rapid, rapidAsync, startS3 } from './support/ops.ts';
+import { rapid, rapidAsync, scienceInput, startS3 } from './support/ops.ts';
 
 let dir: string;
 before(async () => {
@@ -19,25 +18,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function science(uri = '/nowhere/img.fits'): ImageInput {
-  return {
-    imageId: 1,
-    uri,
-    checksum: sha256('x'),
-    filter: 'F158',
-    mjd: 62000,
-    dateObs: '2028-09-07T00:00:00.000Z',
-    tile: tileOf(9.6, -44),
-    nside: 512,
-    zeroPoint: 30,
-    exptime: 100,
-    gain: 1,
-    width: 64,
-    height: 64,
-    hdu: 0,
-  };
-}
 
 function manifest(
   root: string,
@@ -68,7 +48,7 @@ async function put(path: string, m: unknown): Promise<string> {
 
 test('noop job: result record written last, with steps, products, checksums, config hash', async () => {
   const root = join(dir, 'store1');
-  const m = manifest(root, 7, { science: science() }, { catalogRows: 4 });
+  const m = manifest(root, 7, { science: scienceInput() }, { catalogRows: 4 });
   const uri = await put(join(dir, 'm7.json'), m);
   const r = await runJob(uri, { echo: false });
   assert.equal(r.exitCode, 0);
@@ -145,7 +125,7 @@ test('a science job whose reference was never built fails with 66 (an input is m
   const root = join(dir, 'store3');
   const m = manifest(root, 5, {
     pipeline: 'science',
-    science: science(),
+    science: scienceInput(),
     reference: {
       referenceId: 1,
       tile: 1,

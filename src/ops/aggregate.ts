@@ -177,10 +177,10 @@ export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateS
     next?.catch(() => {});
     const ok = loaded.filter((x): x is Loaded => x !== undefined);
     if (ok.length > 0) {
-      await registerBatch(db, ok);
-      s.registered += ok.length;
-      s.products += ok.reduce((n, l) => n + l.result.products.length, 0);
-      s.sources += ok.reduce((n, l) => n + l.sources.length, 0);
+      const registered = await registerBatch(db, ok);
+      s.registered += registered.length;
+      s.products += registered.reduce((n, l) => n + l.result.products.length, 0);
+      s.sources += registered.reduce((n, l) => n + l.sources.length, 0);
     }
     s.batches++;
     o.onBatch?.({ done: Math.min(jobs.length, b + batchSize), total: jobs.length, registered: s.registered });
@@ -189,23 +189,34 @@ export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateS
 }
 
 /** One transaction: the batch's products, sources, job states and references. */
-async function registerBatch(db: Db, batch: Loaded[]): Promise<void> {
-  const ids = batch.map((l) => Number(l.job.id));
-  const products = batch.flatMap((l) => l.result.products.map((p) => ({ job: Number(l.job.id), ...p })));
-  const sources = batch.flatMap((l) => {
-    const seen = new Set<number>();
-    return l.sources
-      .filter(
-        (src) =>
-          Number.isFinite(src.ra) &&
-          Number.isFinite(src.dec) &&
-          !seen.has(src.number) &&
-          seen.add(src.number),
-      )
-      .map((src) => ({ l, src }));
-  });
+async function registerBatch(db: Db, loaded: Loaded[]): Promise<Loaded[]> {
   const num = (v: number) => (Number.isFinite(v) ? v : null);
-  await db.transaction(async (tx) => {
+  return db.transaction(async (tx) => {
+    // Concurrent aggregations: the batch's job rows are locked (in id order, so no deadlock), and
+    // a job another aggregation registered meanwhile with this very record is left alone.
+    const locked = await tx.query<{ id: number; aggregated_at: Date | null; result_checksum: string | null }>(
+      'SELECT id, aggregated_at, result_checksum FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE',
+      [loaded.map((l) => Number(l.job.id))],
+    );
+    const done = new Set(
+      locked.filter((r) => r.aggregated_at !== null).map((r) => `${Number(r.id)} ${r.result_checksum}`),
+    );
+    const batch = loaded.filter((l) => !done.has(`${Number(l.job.id)} ${l.checksum}`));
+    if (batch.length === 0) return batch;
+    const ids = batch.map((l) => Number(l.job.id));
+    const products = batch.flatMap((l) => l.result.products.map((p) => ({ job: Number(l.job.id), ...p })));
+    const sources = batch.flatMap((l) => {
+      const seen = new Set<number>();
+      return l.sources
+        .filter(
+          (src) =>
+            Number.isFinite(src.ra) &&
+            Number.isFinite(src.dec) &&
+            !seen.has(src.number) &&
+            seen.add(src.number),
+        )
+        .map((src) => ({ l, src }));
+    });
     await tx.query('DELETE FROM products WHERE job_id = ANY($1::bigint[])', [ids]);
     await tx.query('DELETE FROM diff_sources WHERE job_id = ANY($1::bigint[])', [ids]);
     await tx.query('DELETE FROM forced_sources WHERE job_id = ANY($1::bigint[])', [ids]);
@@ -344,5 +355,6 @@ async function registerBatch(db: Db, batch: Loaded[]): Promise<void> {
         ],
       );
     }
+    return batch;
   });
 }

@@ -11,29 +11,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { storeAndDatabaseDisagree } from '../support/consistency.ts';
-import { fakeImage, rapid, rapidProcess, type TestEnv, testEnv } from '../support/ops.ts';
+import { noopSurvey, rapid, rapidProcess, testEnv } from '../support/ops.ts';
 import { jobTmpDirs, waitFor } from '../support/wait.ts';
 
 const ENTRY = fileURLToPath(new URL('../../src/exec/job-entry.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
-
-/** Four small images and a configuration whose noop jobs take `sleepMs`. */
-async function survey(env: TestEnv, sleepMs: number): Promise<string[]> {
-  for (let i = 0; i < 4; i++)
-    await writeFile(
-      join(env.dir, `img${i}.fits`),
-      fakeImage({ ra: 9.6, dec: -44, date: `2028-09-0${i + 1}` }),
-    );
-  assert.equal(rapid(['ingest', env.dir, ...env.args]).code, 0);
-  const cfg = join(env.dir, `config-${sleepMs}.json`);
-  await writeFile(cfg, JSON.stringify({ noop: { sleepMs } }));
-  return ['launch', '--from', '2028-09-01', '--to', '2028-09-30', '--pipeline', 'noop', '--config', cfg];
-}
 
 function collect(child: ReturnType<typeof rapidProcess>) {
   const out = { stdout: '', stderr: '' };
@@ -51,7 +38,7 @@ test('SIGKILL of the launcher: its jobs end with it, nothing is left behind; the
   const env = await testEnv(t, 'pglite');
   if (!env) return;
   try {
-    const launchArgs = await survey(env, 60_000);
+    const launchArgs = await noopSurvey(env, 4, { sleepMs: 60_000 });
     const tmp = join(env.dir, 'tmp');
     await mkdir(tmp);
     const child = rapidProcess([...launchArgs, '--jobs', '2', ...env.args], { env: { TMPDIR: tmp } });
@@ -87,7 +74,7 @@ test('SIGKILL of a job under the local executor: 75 (retry), and its folder is s
   const env = await testEnv(t, 'pglite');
   if (!env) return;
   try {
-    const launchArgs = await survey(env, 60_000);
+    const launchArgs = await noopSurvey(env, 4, { sleepMs: 60_000 });
     const tmp = join(env.dir, 'tmp');
     await mkdir(tmp);
     const child = rapidProcess([...launchArgs, '--jobs', '1', ...env.args], { env: { TMPDIR: tmp } });

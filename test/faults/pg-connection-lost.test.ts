@@ -9,46 +9,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { insertImages } from '../../src/ops/ingest.ts';
 import { launch } from '../../src/ops/launch.ts';
-import { mjdFromDate } from '../../src/ops/time.ts';
 import { runJob } from '../../src/pipeline/runner.ts';
-import { tileCentre, tileOf } from '../../src/sky/tiles.ts';
 import { openStore } from '../../src/store/index.ts';
-import { PG_ADMIN_URL, rapid, rapidProcess, testEnv } from '../support/ops.ts';
+import { imageRecords, PG_ADMIN_URL, rapid, rapidProcess, testEnv } from '../support/ops.ts';
 
-const TILE = tileOf(9.6, -44);
 const JOBS = 240;
 const ROWS = 25;
 
 /** Image records (no files: noop jobs do not read them) for JOBS images on one day. */
-function records() {
-  const c = tileCentre(TILE);
-  return Array.from({ length: JOBS }, (_, i) => {
-    const date = new Date(Date.UTC(2028, 8, 1, 0, i));
-    return {
-      uri: `/survey/img-${i}.fits`,
-      checksum: `sha256:${String(i).padStart(64, '0')}`,
-      bytes: 1,
-      filter: 'F158',
-      dateObs: date,
-      mjd: mjdFromDate(date),
-      exptime: 100,
-      zeroPoint: 30,
-      gain: 1,
-      pointing: i,
-      sca: 1,
-      width: 64,
-      height: 64,
-      hdu: 0,
-      nside: 512,
-      tile: TILE,
-      ra: c.ra,
-      dec: c.dec,
-      footprint: [0, 0, 0, 0, 0, 0, 0, 0],
-      tiles: [TILE],
-    };
-  });
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('PostgreSQL connection terminated mid-aggregate: one line, exit 75; the rerun registers every job once', async (t) => {
@@ -63,7 +31,7 @@ test('PostgreSQL connection terminated mid-aggregate: one line, exit 75; the rer
     // Noop jobs run in process, each writing a result record and a catalog of ROWS sources.
     const db = await env.open();
     try {
-      await insertImages(db, records());
+      await insertImages(db, imageRecords(JOBS));
       const r = await launch(db, {
         from: new Date('2028-09-01T00:00:00Z'),
         to: new Date('2028-09-02T00:00:00Z'),

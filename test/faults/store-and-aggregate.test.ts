@@ -10,7 +10,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { storeAndDatabaseDisagree } from '../support/consistency.ts';
-import { fakeImage, rapid, rapidAsync, testEnv } from '../support/ops.ts';
+import { noopSurvey, rapid, rapidAsync, testEnv } from '../support/ops.ts';
 
 /** Mount a tmpfs of `bytes` at `dir`: a disk that fills. Root only; false when it cannot. */
 function mountSmallDisk(dir: string, bytes: number): boolean {
@@ -20,14 +20,6 @@ function mountSmallDisk(dir: string, bytes: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function images(dir: string, n: number): Promise<void> {
-  for (let i = 0; i < n; i++)
-    await writeFile(
-      join(dir, `img${i}.fits`),
-      fakeImage({ ra: 9.6, dec: -44, date: `2028-09-${String(i + 1).padStart(2, '0')}` }),
-    );
 }
 
 test('a full disk under the store: jobs fail with 75 and nothing half-registered; with space again a relaunch completes', async (t) => {
@@ -46,23 +38,9 @@ test('a full disk under the store: jobs fail with 75 and nothing half-registered
   try {
     const store = join(disk, 'store');
     const args = ['--home', env.dir, '--store', store];
-    await images(join(env.dir), 6);
-    assert.equal(rapid(['ingest', env.dir, ...args]).code, 0);
+    const launch = await noopSurvey(env, 6, { catalogRows: 1500 }, args);
     // Leave about 300 kB: the first catalog or two fit, the rest do not.
     await writeFile(join(disk, 'filler'), Buffer.alloc((4 << 20) - 300_000));
-    const cfg = join(env.dir, 'config.json');
-    await writeFile(cfg, JSON.stringify({ noop: { catalogRows: 1500 } }));
-    const launch = [
-      'launch',
-      '--from',
-      '2028-09-01',
-      '--to',
-      '2028-09-30',
-      '--pipeline',
-      'noop',
-      '--config',
-      cfg,
-    ];
     const full = rapid([...launch, '--jobs', '1', ...args]);
     assert.equal(full.code, 75, full.stderr);
     const summary = JSON.parse(full.stdout);
@@ -102,22 +80,7 @@ test('three aggregations at once on PostgreSQL: every result registered exactly 
   const env = await testEnv(t, 'postgres');
   if (!env) return;
   try {
-    await images(env.dir, 24);
-    assert.equal(rapid(['ingest', env.dir, ...env.args]).code, 0);
-    const cfg = join(env.dir, 'config.json');
-    await writeFile(cfg, JSON.stringify({ noop: { catalogRows: 40 } }));
-    const l = rapid([
-      'launch',
-      '--from',
-      '2028-09-01',
-      '--to',
-      '2028-09-30',
-      '--pipeline',
-      'noop',
-      '--config',
-      cfg,
-      ...env.args,
-    ]);
+    const l = rapid([...(await noopSurvey(env, 24, { catalogRows: 40 })), ...env.args]);
     assert.equal(l.code, 0, l.stderr);
     const runs = await Promise.all(
       [0, 1, 2].map(() => rapidAsync(['aggregate', '--batch-size', '2', '--json', ...env.args])),

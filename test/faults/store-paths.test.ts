@@ -13,14 +13,13 @@ import { aggregate } from '../../src/ops/aggregate.ts';
 import { migrate, openMemoryDb } from '../../src/ops/db.ts';
 import { insertImages } from '../../src/ops/ingest.ts';
 import { launch } from '../../src/ops/launch.ts';
-import { mjdFromDate } from '../../src/ops/time.ts';
 import { configHash, parseResult, toJson } from '../../src/pipeline/manifest.ts';
 import { runJob, StoreRouter } from '../../src/pipeline/runner.ts';
-import { type ImageInput, MANIFEST_VERSION } from '../../src/pipeline/types.ts';
-import { tileCentre, tileOf } from '../../src/sky/tiles.ts';
+import { MANIFEST_VERSION } from '../../src/pipeline/types.ts';
 import { isInside } from '../../src/store/confine.ts';
 import { openStore, sha256 } from '../../src/store/index.ts';
 import { storeAndDatabaseDisagree } from '../support/consistency.ts';
+import { imageRecords, scienceInput } from '../support/ops.ts';
 
 let dir: string;
 before(async () => {
@@ -30,22 +29,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const science: ImageInput = {
-  imageId: 1,
-  uri: '/nowhere/img.fits',
-  checksum: sha256('x'),
-  filter: 'F158',
-  mjd: 62000,
-  dateObs: '2028-09-07T00:00:00.000Z',
-  tile: tileOf(9.6, -44),
-  nside: 512,
-  zeroPoint: 30,
-  exptime: 100,
-  gain: 1,
-  width: 64,
-  height: 64,
-  hdu: 0,
-};
+const science = scienceInput();
 
 function noopManifest(root: string, outputPrefix: string) {
   return {
@@ -138,31 +122,7 @@ test('aggregate refuses a result record that names a product outside the store',
   const store = openStore(join(dir, 'd', 'store'));
   const stores = new StoreRouter();
   try {
-    const c = tileCentre(science.tile);
-    await insertImages(db, [
-      {
-        uri: '/survey/img.fits',
-        checksum: sha256('img'),
-        bytes: 1,
-        filter: 'F158',
-        dateObs: new Date('2028-09-07T00:00:00Z'),
-        mjd: mjdFromDate(new Date('2028-09-07T00:00:00Z')),
-        exptime: 100,
-        zeroPoint: 30,
-        gain: 1,
-        pointing: 1,
-        sca: 1,
-        width: 64,
-        height: 64,
-        hdu: 0,
-        nside: 512,
-        tile: science.tile,
-        ra: c.ra,
-        dec: c.dec,
-        footprint: [0, 0, 0, 0, 0, 0, 0, 0],
-        tiles: [science.tile],
-      },
-    ]);
+    await insertImages(db, imageRecords(1, 7));
     const l = await launch(db, {
       from: new Date('2028-09-06T00:00:00Z'),
       to: new Date('2028-09-08T00:00:00Z'),

@@ -4,7 +4,7 @@
  * test, small FITS images with the headers ingest reads, and the `rapid` command from source.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -13,6 +13,11 @@ import type { RapidConfig } from '../../src/config.ts';
 import { Header } from '../../src/fits/header.ts';
 import { encodeFits } from '../../src/fits/index.ts';
 import { type Db, openDatabase } from '../../src/ops/db.ts';
+import type { ImageRecord } from '../../src/ops/ingest.ts';
+import { mjdFromDate } from '../../src/ops/time.ts';
+import type { ImageInput } from '../../src/pipeline/types.ts';
+import { tileCentre, tileOf } from '../../src/sky/tiles.ts';
+import { sha256 } from '../../src/store/store.ts';
 
 export const PG_ADMIN_URL = process.env.RAPID_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -258,4 +263,83 @@ export async function dropQueue(name: string): Promise<void> {
   } finally {
     await q.close();
   }
+}
+
+/** The sky tile the operations tests' images lie in. */
+export const TEST_TILE = tileOf(9.6, -44);
+
+/**
+ * n image rows as ingest would register them, one minute apart from 2028-09-`day0`, all at the
+ * centre of TEST_TILE (nothing on disk: for launch and aggregation tests of noop jobs).
+ */
+export function imageRecords(n: number, day0 = 1): ImageRecord[] {
+  const c = tileCentre(TEST_TILE);
+  return Array.from({ length: n }, (_, i) => {
+    const date = new Date(Date.UTC(2028, 8, day0, 0, i));
+    return {
+      uri: `/survey/img-${day0}-${i}.fits`,
+      checksum: `sha256:${String(i).padStart(64, '0')}`,
+      bytes: 1,
+      filter: 'F158',
+      dateObs: date,
+      mjd: mjdFromDate(date),
+      exptime: 100,
+      zeroPoint: 30,
+      gain: 1,
+      pointing: i,
+      sca: 1,
+      width: 64,
+      height: 64,
+      hdu: 0,
+      nside: 512,
+      tile: TEST_TILE,
+      ra: c.ra,
+      dec: c.dec,
+      footprint: [0, 0, 0, 0, 0, 0, 0, 0],
+      tiles: [TEST_TILE],
+    };
+  });
+}
+
+/** A science image as a manifest names it (no file behind it unless `uri` names one). */
+export function scienceInput(uri = '/nowhere/img.fits'): ImageInput {
+  return {
+    imageId: 1,
+    uri,
+    checksum: sha256('x'),
+    filter: 'F158',
+    mjd: 62000,
+    dateObs: '2028-09-07T00:00:00.000Z',
+    tile: TEST_TILE,
+    nside: 512,
+    zeroPoint: 30,
+    exptime: 100,
+    gain: 1,
+    width: 64,
+    height: 64,
+    hdu: 0,
+  };
+}
+
+/**
+ * n small images (2028-09-01, -02, …) written to and ingested from `env.dir`, and the command
+ * line that launches noop jobs over them with `noopConfig` (e.g. `{ sleepMs: 4000 }`): append
+ * `--jobs N` and the backend options.
+ */
+export async function noopSurvey(
+  env: TestEnv,
+  n: number,
+  noopConfig: Record<string, unknown>,
+  args: string[] = env.args,
+): Promise<string[]> {
+  for (let i = 0; i < n; i++)
+    await writeFile(
+      join(env.dir, `img${i}.fits`),
+      fakeImage({ ra: 9.6, dec: -44, date: `2028-09-${String(i + 1).padStart(2, '0')}` }),
+    );
+  const ingested = rapid(['ingest', env.dir, ...args]);
+  if (ingested.code !== 0) throw new Error(`ingest failed: ${ingested.stderr}`);
+  const cfg = join(env.dir, `config-${Object.values(noopConfig).join('-') || 'default'}.json`);
+  await writeFile(cfg, JSON.stringify({ noop: noopConfig }));
+  return ['launch', '--from', '2028-09-01', '--to', '2028-09-30', '--pipeline', 'noop', '--config', cfg];
 }
