@@ -48,6 +48,27 @@ function job(id: number, stage: 1 | 2, dependsOn?: number): PlannedJob {
 
 const SETTINGS = { jobQueue: 'rapid-queue', jobDefinition: 'rapid-job:3' };
 
+/** An assertion failure (not a hang) when `p` has not settled in `ms`. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new assert.AssertionError({ message: `timed out after ${ms / 1000} s waiting for ${what}` }),
+            ),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 test('submissions: at most 10,000 children per array job; stage 2 split by dependency', () => {
   const jobs = [
     job(1, 1),
@@ -185,7 +206,7 @@ test('status: DescribeJobs 100 ids at a time, ListJobs for the children of array
       pollSeconds: 0.01,
     });
     const ended: JobEnded[] = [];
-    const s = await ex.run(jobs, { onEnd: (e) => ended.push(e) });
+    const s = await within(ex.run(jobs, { onEnd: (e) => ended.push(e) }), 120_000, 'the 205 jobs to end');
     assert.deepEqual([s.ended, s.succeeded, s.failed], [205, 203, 2]);
     const describes = mock.commandCalls(DescribeJobsCommand).map((c) => c.args[0].input.jobs);
     assert.deepEqual(describes, [
@@ -215,9 +236,15 @@ test('interrupt: TerminateJob for every submission; running jobs count as interr
   const mock = mockClient(BatchClient);
   try {
     mock.on(SubmitJobCommand).resolves({ jobId: 'one', jobName: 'x' });
-    mock
-      .on(DescribeJobsCommand)
-      .resolves({ jobs: [{ jobId: 'one', status: 'RUNNING', startedAt: 10 } as JobDetail] });
+    // The interrupt comes once the executor has seen the job running (its first DescribeJobs).
+    let described: () => void = () => {};
+    const firstDescribe = new Promise<void>((resolve) => {
+      described = resolve;
+    });
+    mock.on(DescribeJobsCommand).callsFake(() => {
+      described();
+      return { jobs: [{ jobId: 'one', status: 'RUNNING', startedAt: 10 } as JobDetail] };
+    });
     const ex = new BatchExecutor({
       ...SETTINGS,
       store: new FolderStore(join(dir, 'store3')),
@@ -227,9 +254,9 @@ test('interrupt: TerminateJob for every submission; running jobs count as interr
     });
     const started: number[] = [];
     const p = ex.run([job(5, 2)], { onStart: (e) => started.push(e.jobId) });
-    while (mock.commandCalls(DescribeJobsCommand).length === 0) await new Promise((r) => setTimeout(r, 10));
+    await within(firstDescribe, 60_000, 'the executor to describe its job');
     ex.interrupt();
-    const s = await p;
+    const s = await within(p, 60_000, 'the interrupted executor to return');
     assert.deepEqual([s.interrupted, s.notStarted, s.stopped], [1, 0, true]);
     assert.deepEqual(started, [5]);
     assert.deepEqual(mock.commandCalls(TerminateJobCommand)[0].args[0].input, {

@@ -1,21 +1,26 @@
 /**
  * The queue executor and `rapid worker` against a real Redis: stages and dependencies, retries
- * (exit 75 and lost workers, never 33 or 65), result records for jobs that left none, launching
- * twice without duplicates, and the whole path through the CLI with several worker processes
- * on an S3 store, one of them killed mid-job.
+ * (exit 75 and lost workers, never 33 or 65), result records for jobs that left none, jobs that
+ * ended already in this run not run again, launching twice without duplicates, and the whole
+ * path through the CLI with several worker processes on an S3 store, one of them killed mid-job.
+ *
+ * Nothing here waits for a fixed time: each test waits for the event it needs (a job's start,
+ * its end, a record written), with a deadline that fails with a clear assertion.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Queue, QueueEvents } from 'bullmq';
 import { QueueExecutor, queueEntries } from '../src/exec/queue.ts';
 import { useRedis } from '../src/exec/redis.ts';
 import type { JobEnded } from '../src/exec/types.ts';
-import { QueueWorker } from '../src/exec/worker.ts';
+import { QueueWorker, type WorkerEvent } from '../src/exec/worker.ts';
 import type { PlannedJob } from '../src/ops/launch.ts';
-import { parseResult } from '../src/pipeline/manifest.ts';
+import { configHash, parseResult } from '../src/pipeline/manifest.ts';
+import { MANIFEST_VERSION, RESULT_VERSION, type ResultRecord } from '../src/pipeline/types.ts';
 import { openStore } from '../src/store/index.ts';
 import {
   dropQueue,
@@ -34,25 +39,66 @@ let dir: string;
 let script: string;
 
 /**
- * A stand-in for `rapid job run URI`: the URI lists the exit code of each attempt
- * (job-7-75.0: 75, then 0); each attempt lasts FAKE_MS milliseconds (100); it writes no result record.
+ * A stand-in for `rapid job run URI`: the URI's folder lists the exit code of each attempt
+ * (…/job-7-75.0/manifest.json: 75, then 0); each attempt lasts FAKE_MS milliseconds (100), or,
+ * with FAKE_GATE, until that file exists; it writes no result record.
  */
 const FAKE_JOB = `
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 const uri = process.argv[4];
-const [, id, spec] = /job-(\\d+)-([\\d.]+)$/.exec(uri);
+const [, id, spec] = /job-(\\d+)-([\\d.]+)\\/manifest\\.json$/.exec(uri);
 const log = process.env.FAKE_LOG;
 let runs = 0;
 try { runs = readFileSync(log, 'utf8').split('\\n').filter((l) => l.includes('"id":"' + id + '","event":"start"')).length; } catch {}
 appendFileSync(log, JSON.stringify({ id, event: 'start', t: Date.now() }) + '\\n');
 const codes = spec.split('.').map(Number);
 const code = codes[Math.min(runs, codes.length - 1)];
-setTimeout(() => {
+const end = () => {
   appendFileSync(log, JSON.stringify({ id, event: 'end', code, t: Date.now() }) + '\\n');
   if (code !== 0) process.stderr.write('rapid: fake job ' + id + ' ends with ' + code + '\\n');
   process.exit(code);
-}, Number(process.env.FAKE_MS ?? 100));
+};
+const gate = process.env.FAKE_GATE;
+if (gate) {
+  const wait = () => (existsSync(gate) ? end() : setTimeout(wait, 20));
+  wait();
+} else setTimeout(end, Number(process.env.FAKE_MS ?? 100));
 `;
+
+/** An assertion failure (not a hang, not a TypeError) when `p` has not settled in `ms`. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new assert.AssertionError({ message: `timed out after ${ms / 1000} s waiting for ${what}` }),
+            ),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves when `check()` holds, checking each time `subscribe` calls back; fails after `ms`. */
+function when(subscribe: (notify: () => void) => void, check: () => boolean, ms: number, what: string) {
+  return within(
+    new Promise<void>((resolve) => {
+      if (check()) return resolve();
+      subscribe(() => {
+        if (check()) resolve();
+      });
+    }),
+    ms,
+    what,
+  );
+}
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rapid-queue-'));
@@ -63,15 +109,71 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * A planned job whose manifest (a valid noop manifest of run `runId`) is written by `manifests`;
+ * its folder's name tells the fake job its exit codes. Workers refuse entries without one.
+ */
 function job(id: number, stage: 1 | 2, codes: string, dependsOn?: number): PlannedJob {
+  const folder = join(dir, 'jobs', `job-${id}-${codes}`);
   return {
     jobId: id,
-    pipeline: stage === 1 ? 'reference' : 'science',
+    pipeline: 'noop',
     stage,
-    manifestUri: join(dir, `job-${id}-${codes}`),
-    resultUri: join(dir, 'results', `${id}.json`),
+    manifestUri: join(folder, 'manifest.json'),
+    resultUri: join(folder, 'result.json'),
     dependsOn,
   };
+}
+
+async function manifests(jobs: PlannedJob[], runId: number): Promise<PlannedJob[]> {
+  for (const j of jobs) {
+    await mkdir(dirname(j.manifestUri), { recursive: true });
+    const manifest = {
+      version: MANIFEST_VERSION,
+      jobId: j.jobId,
+      runId,
+      procDate: '20280901',
+      outputPrefix: `${dirname(j.manifestUri)}/`,
+      store: { root: dir },
+      config: {},
+      configHash: configHash({}),
+      created: new Date().toISOString(),
+      software: 'test',
+      pipeline: 'noop',
+    };
+    await writeFile(j.manifestUri, JSON.stringify(manifest));
+  }
+  return jobs;
+}
+
+/** A result record of a job (as `rapid job run` writes it). */
+async function writeRecord(j: PlannedJob, runId: number, exitCode: number): Promise<void> {
+  const now = new Date().toISOString();
+  const r: ResultRecord = {
+    version: RESULT_VERSION,
+    jobId: j.jobId,
+    runId,
+    pipeline: 'noop',
+    status: exitCode === 0 || exitCode === 4 ? 'succeeded' : 'failed',
+    exitCode,
+    message: exitCode === 0 ? undefined : `recorded with ${exitCode}`,
+    started: now,
+    ended: now,
+    elapsedSeconds: 0,
+    steps: [],
+    products: [],
+    qa: {},
+    counts: {},
+    software: 'test',
+    config: {},
+    configHash: configHash({}),
+    inputs: [],
+    manifestUri: j.manifestUri,
+    host: 'test',
+    pid: 1,
+    peakRssBytes: 0,
+  };
+  await writeFile(j.resultUri, JSON.stringify(r));
 }
 
 async function events(log: string): Promise<{ id: string; event: string; code?: number; t: number }[]> {
@@ -91,7 +193,7 @@ async function waitingCount(name: string): Promise<number> {
   }
 }
 
-function workers(queue: string, log: string, n: number): QueueWorker[] {
+function workers(queue: string, log: string, n: number, onEvent?: (e: WorkerEvent) => void): QueueWorker[] {
   return Array.from(
     { length: n },
     () =>
@@ -99,8 +201,10 @@ function workers(queue: string, log: string, n: number): QueueWorker[] {
         redis: REDIS_URL,
         queue,
         concurrency: 2,
+        store: dir,
         command: [process.execPath, script],
         env: { ...process.env, FAKE_LOG: log },
+        onEvent,
       }),
   );
 }
@@ -127,7 +231,7 @@ test('stages, retries and failures through Redis: 75 retried, 33/65 not, failed 
     const ex = new QueueExecutor({ redis: REDIS_URL, queue, wait: true, runId: 3, backoffMs: 100 });
     const ended: JobEnded[] = [];
     const started: number[] = [];
-    const s = await ex.run(
+    const jobs = await manifests(
       [
         job(10, 2, '0', 1),
         job(11, 2, '0', 1),
@@ -140,7 +244,12 @@ test('stages, retries and failures through Redis: 75 retried, 33/65 not, failed 
         job(21, 2, '75.75.75.0'),
         job(22, 2, '65'),
       ],
-      { onStart: (e) => started.push(e.jobId), onEnd: (e) => ended.push(e) },
+      3,
+    );
+    const s = await within(
+      ex.run(jobs, { onStart: (e) => started.push(e.jobId), onEnd: (e) => ended.push(e) }),
+      180_000,
+      'the ten jobs to end',
     );
     assert.deepEqual(
       { ended: s.ended, succeeded: s.succeeded, failed: s.failed, stopped: s.stopped },
@@ -172,8 +281,8 @@ test('stages, retries and failures through Redis: 75 retried, 33/65 not, failed 
     assert.ok(started.includes(1) && started.includes(21));
 
     // Jobs that ended for good without a result record have one now, written by the worker.
-    const record = async (id: number) =>
-      parseResult(await readFile(join(dir, 'results', `${id}.json`), 'utf8'), `${id}.json`);
+    const uriOf = (id: number) => jobs.find((j) => j.jobId === id)!.resultUri;
+    const record = async (id: number) => parseResult(await readFile(uriOf(id), 'utf8'), uriOf(id));
     const r21 = await record(21);
     assert.deepEqual([r21.jobId, r21.runId, r21.status, r21.exitCode], [21, 3, 'failed', 75]);
     assert.match(r21.message!, /no result record after 3 attempts/);
@@ -181,9 +290,54 @@ test('stages, retries and failures through Redis: 75 retried, 33/65 not, failed 
       [(await record(12)).exitCode, (await record(13)).exitCode, (await record(22)).exitCode],
       [66, 33, 65],
     );
-    await assert.rejects(
-      readFile(join(dir, 'results', '20.json')),
-      'a job that succeeded keeps its own record (none here)',
+    await assert.rejects(readFile(uriOf(20)), 'a job that succeeded keeps its own record (none here)');
+  } finally {
+    await Promise.all(ws.map((w) => w.close()));
+    await Promise.all(running);
+    await dropQueue(queue);
+  }
+});
+
+test('a job that ended already in this run (its entry lost with Redis) is completed from its result record, not run again', async (t) => {
+  if (!(await requireRedis(t))) return;
+  // What a worker sees when Redis was unreachable as a job ended: the entry comes back (its lock
+  // expired) or a reference job's science jobs are added a second time, with a result record
+  // of this run already there. Records of another run, and 75 (retry), do not count.
+  const queue = uniqueQueue('ended');
+  const log = join(dir, 'ended.log');
+  const ws = workers(queue, log, 1);
+  const running = ws.map((w) => w.run());
+  try {
+    const jobs = await manifests(
+      [
+        job(70, 1, '0'),
+        job(71, 2, '0', 70),
+        job(72, 2, '0'),
+        job(73, 2, '0'),
+        job(74, 2, '0'),
+        job(75, 2, '0'),
+      ],
+      7,
+    );
+    const [j70, j71, j72, j73, j74] = jobs;
+    await writeRecord(j70, 7, 0); // the reference job ended: its science job 71 is passed on
+    await writeRecord(j71, 7, 0); // ... and had ended too
+    await writeRecord(j72, 7, 65); // ended for good with 65
+    await writeRecord(j73, 6, 0); // a record of an earlier run: runs again
+    await writeRecord(j74, 7, 75); // asked for a retry: runs again
+    const ended: JobEnded[] = [];
+    const ex = new QueueExecutor({ redis: REDIS_URL, queue, wait: true, runId: 7, backoffMs: 100 });
+    const s = await within(ex.run(jobs, { onEnd: (e) => ended.push(e) }), 120_000, 'the six jobs to end');
+    assert.deepEqual([s.ended, s.succeeded, s.failed], [6, 5, 1]);
+    const byId = new Map(ended.map((e) => [e.jobId, [e.status, e.exitCode]]));
+    assert.deepEqual(byId.get(72), ['failed', 65]);
+    assert.match(ended.find((e) => e.jobId === 72)!.message!, /recorded with 65/);
+    const ev = await events(log);
+    const runs = (id: number) => ev.filter((e) => e.id === String(id) && e.event === 'start').length;
+    assert.deepEqual(
+      [70, 71, 72, 73, 74, 75].map(runs),
+      [0, 0, 0, 1, 1, 1],
+      'jobs that ended in this run are not run again',
     );
   } finally {
     await Promise.all(ws.map((w) => w.close()));
@@ -196,7 +350,7 @@ test('a launcher whose event reader starts late still sees every start and end (
   if (!(await requireRedis(t))) return;
   // Under load the reader's first read of the event stream can come after the first jobs have
   // started and ended (CI saw a start go missing); a lost end would leave the launch waiting
-  // for ever. Here the reader is held back on purpose while jobs fail at once (no manifest).
+  // for ever. Here the reader is held back on purpose while jobs end at once.
   const proto = QueueEvents.prototype as unknown as { consumeEvents: () => Promise<void> };
   const consume = proto.consumeEvents;
   t.after(() => {
@@ -211,19 +365,19 @@ test('a launcher whose event reader starts late still sees every start and end (
   const running = w.run();
   try {
     await w.ready();
-    const jobs = [1, 2, 3].map((id) => ({
-      ...job(60 + id, 2, '0'),
-      manifestUri: join(dir, `missing-${id}.json`),
-    }));
+    // Noop jobs run inside the worker: they start and end at once.
+    const jobs = await manifests(
+      [1, 2, 3].map((id) => job(60 + id, 2, '0')),
+      4,
+    );
     const started: number[] = [];
     const ex = new QueueExecutor({ redis: REDIS_URL, queue, wait: true, runId: 4, backoffMs: 10 });
-    const s = await Promise.race([
+    const s = await within(
       ex.run(jobs, { onStart: (e) => started.push(e.jobId) }),
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error('the launch did not see its jobs end in 20 s')), 20_000),
-      ),
-    ]);
-    assert.deepEqual([s.ended, s.failed], [3, 3]);
+      120_000,
+      'the launch to see its three jobs end',
+    );
+    assert.deepEqual([s.ended, s.succeeded], [3, 3]);
     assert.deepEqual(started.sort(), [61, 62, 63]);
   } finally {
     await w.close();
@@ -237,20 +391,27 @@ test('launching the same jobs twice adds no duplicates; without --wait the launc
   const queue = uniqueQueue('dedup');
   const log = join(dir, 'dedup.log');
   try {
-    const jobs = [job(40, 2, '0'), job(41, 2, '0'), job(42, 1, '0'), job(43, 2, '0', 42)];
+    const jobs = await manifests([job(40, 2, '0'), job(41, 2, '0'), job(42, 1, '0'), job(43, 2, '0', 42)], 1);
     for (let i = 0; i < 2; i++) {
       const s = await new QueueExecutor({ redis: REDIS_URL, queue }).run(jobs, {});
       assert.equal(s.submitted, 4);
     }
     assert.equal(await waitingCount(queue), 3, 'three entries: job 43 travels with job 42');
-    const [w] = workers(queue, log, 1);
+    let ends = 0;
+    let notify = () => {};
+    const [w] = workers(queue, log, 1, (e) => {
+      if (e.event === 'end') ends++;
+      notify();
+    });
     const running = w.run();
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const ev = await events(log).catch(() => []);
-      if (ev.filter((e) => e.event === 'end').length >= 4) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await when(
+      (n) => {
+        notify = n;
+      },
+      () => ends >= 4,
+      120_000,
+      'the worker to end the four jobs',
+    );
     await w.close();
     await running;
     const ev = await events(log);
@@ -271,23 +432,40 @@ test('stop (Ctrl-C on a launch with --wait): entries not started leave the queue
   if (!(await requireRedis(t))) return;
   const queue = uniqueQueue('stop');
   const log = join(dir, 'stop.log');
+  const gate = join(dir, 'stop.gate');
   const w = new QueueWorker({
     redis: REDIS_URL,
     queue,
     concurrency: 1,
+    store: dir,
     command: [process.execPath, script],
-    // Jobs of 3 s: the stop reaches the queue while the first still runs, however loaded the
-    // machine (with 100 ms jobs the worker could take the second before the stop arrived).
-    env: { ...process.env, FAKE_LOG: log, FAKE_MS: '3000' },
+    // The first job runs until the stop has taken the other entries off the queue: it cannot
+    // end (and the worker cannot take the next) before, however loaded the machine.
+    env: { ...process.env, FAKE_LOG: log, FAKE_GATE: gate },
   });
   const running = w.run();
   try {
     const ex = new QueueExecutor({ redis: REDIS_URL, queue, wait: true });
     const ended: JobEnded[] = [];
-    const s = await ex.run([job(50, 2, '0'), job(51, 2, '0'), job(52, 2, '0'), job(53, 2, '0')], {
-      onStart: () => ex.stop(),
-      onEnd: (e) => ended.push(e),
-    });
+    const jobs = await manifests([job(50, 2, '0'), job(51, 2, '0'), job(52, 2, '0'), job(53, 2, '0')], 1);
+    let opened: Promise<void> | undefined;
+    const s = await within(
+      ex.run(jobs, {
+        onStart: () => {
+          ex.stop();
+          opened ??= (async () => {
+            const deadline = Date.now() + 120_000;
+            while ((await waitingCount(queue)) > 0 && Date.now() < deadline)
+              await new Promise((r) => setTimeout(r, 50));
+            await writeFile(gate, '');
+          })();
+        },
+        onEnd: (e) => ended.push(e),
+      }),
+      180_000,
+      'the stopped launch to return',
+    );
+    await opened;
     assert.deepEqual([s.ended, s.succeeded, s.notStarted, s.stopped], [1, 1, 3, true]);
     assert.equal(ended.length, 1);
     assert.equal(await waitingCount(queue), 0, 'nothing left on the queue');
@@ -298,6 +476,37 @@ test('stop (Ctrl-C on a launch with --wait): entries not started leave the queue
     await dropQueue(queue);
   }
 });
+
+/** The output of a `rapid` process, once it has ended. */
+function collect(
+  p: ReturnType<typeof rapidProcess>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  p.stdout.setEncoding('utf8').on('data', (s: string) => {
+    stdout += s;
+  });
+  p.stderr.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+  });
+  return new Promise((resolve) => p.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** Resolves once `n` result records are in a folder store; an assertion failure after `ms`. */
+async function recordsIn(root: string, n: number, ms: number): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = existsSync(root)
+      ? (await readdir(root, { recursive: true })).filter((f) => f.endsWith('/result.json'))
+      : [];
+    if (found.length >= n) return found;
+    if (Date.now() > deadline)
+      assert.fail(
+        `timed out after ${ms / 1000} s waiting for ${n} result records in ${root} (found ${found.length})`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** Ingest `n` small images into a fresh PGlite data folder with an S3 store. */
 async function ingested(t: Parameters<typeof testEnv>[0], n: number, store?: string) {
@@ -326,6 +535,7 @@ test('rapid worker × 3 on an S3 store: a worker killed mid-job loses nothing; r
     assert.equal(ing.code, 0, ing.stderr);
     await writeFile(join(env.dir, 'config.json'), JSON.stringify({ noop: { sleepMs: 2500 } }));
     const logs: string[] = [];
+    let notify = () => {};
     for (let i = 0; i < 3; i++) {
       const p = rapidProcess([
         'worker',
@@ -335,18 +545,33 @@ test('rapid worker × 3 on an S3 store: a worker killed mid-job loses nothing; r
         queue,
         '--s3-endpoint',
         s3.endpoint,
+        '--store',
+        's3://rapid/store',
+        // Long enough that a worker slowed down by the load keeps its locks (renewed every 1.5
+        // to 3 s); the killed worker's job is taken again within 6 s plus two stalled checks.
         '--lock-duration',
-        '2000',
+        '6000',
         '--stalled-interval',
         '1000',
       ]);
       logs.push('');
       p.stderr.setEncoding('utf8').on('data', (s: string) => {
         logs[i] += s;
+        notify();
       });
       procs.push(p);
     }
-    const launched = rapidAsync([
+    const subscribe = (n: () => void) => {
+      notify = n;
+    };
+    // Every worker waits for jobs before the launch, so that the first takes one of the first six.
+    await when(
+      subscribe,
+      () => logs.every((l) => /worker on queue/.test(l)),
+      120_000,
+      `the three workers to start (${logs.map((l) => l.trim()).join(' | ')})`,
+    );
+    const launchProc = rapidProcess([
       'launch',
       '--from',
       '2028-09-01',
@@ -367,13 +592,13 @@ test('rapid worker × 3 on an S3 store: a worker killed mid-job loses nothing; r
       '--wait',
       ...args,
     ]);
+    procs.push(launchProc);
+    const launched = collect(launchProc);
     // Kill the first worker by SIGKILL once it has started a job.
-    const deadline = Date.now() + 120_000;
-    while (!/"event":"start"/.test(logs[0]) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 100));
-    const killedJob = Number(/"event":"start","jobId":(\d+)/.exec(logs[0])![1]);
+    await when(subscribe, () => /"event":"start"/.test(logs[0]), 180_000, 'the first worker to start a job');
+    const killedJob = Number(/"event":"start","jobId":(\d+)/.exec(logs[0])?.[1]);
     procs[0].kill('SIGKILL');
-    const out = await launched;
+    const out = await within(launched, 300_000, 'the launch to end');
     assert.equal(out.code, 0, out.stderr);
     const summary = JSON.parse(out.stdout);
     assert.deepEqual(summary.jobs.byStatus, { succeeded: 6 });
@@ -425,9 +650,12 @@ test('without --wait: a job that crashes every time is recorded failed (75) by t
   const { env, args } = setup;
   const crash = join(dir, 'crash.mjs');
   await writeFile(crash, "process.stderr.write('rapid: out of memory\\n'); process.exit(75);\n");
-  const worker = rapidProcess(['worker', '--redis', REDIS_URL, '--queue', queue, '--quiet'], {
-    env: { RAPID_JOB_COMMAND: `${process.execPath} ${crash}` },
-  });
+  const worker = rapidProcess(
+    ['worker', '--redis', REDIS_URL, '--queue', queue, '--quiet', '--store', join(env.dir, 'store')],
+    {
+      env: { RAPID_JOB_COMMAND: `${process.execPath} ${crash}` },
+    },
+  );
   try {
     assert.equal(rapid(['ingest', env.dir, ...args]).code, 0);
     const launch = rapid([
@@ -450,15 +678,11 @@ test('without --wait: a job that crashes every time is recorded failed (75) by t
     ]);
     assert.equal(launch.code, 0, launch.stderr);
     assert.deepEqual(JSON.parse(launch.stdout).jobs.byStatus, { queued: 2 });
-    // Wait for both jobs to be recorded.
-    const deadline = Date.now() + 90_000;
-    let registered = 0;
-    while (registered < 2 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 1000));
-      const agg = rapid(['aggregate', ...args, '--json']);
-      registered += JSON.parse(agg.stdout).registered;
-    }
-    assert.equal(registered, 2);
+    // Wait for the worker to record both jobs (the event aggregation needs), then register them.
+    await recordsIn(join(env.dir, 'store'), 2, 180_000);
+    const agg = rapid(['aggregate', ...args, '--json']);
+    assert.equal(agg.code, 0, agg.stderr);
+    assert.equal(JSON.parse(agg.stdout).registered, 2);
     const st = rapid(['status', ...args, '--json']);
     const status = JSON.parse(st.stdout);
     assert.equal(status.jobs.byStatus.failed, 2);

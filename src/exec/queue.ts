@@ -10,14 +10,16 @@
  *   ended (a job has one parent in a BullMQ flow, but a reference serves many science jobs).
  * - Retries: 3 attempts with exponential backoff, for exit 75 and for jobs lost with their
  *   worker (stalled-job detection); never for any other exit code.
- * - With `wait`, the launcher follows the queue's events and reports each job's start and end;
+ * - With `wait`, the launcher follows the queue's events and reports each job's start (each time
+ *   a worker starts the job's process, which it reports as progress) and end;
  *   without it, the launch returns once the jobs are submitted and they stay `queued` in the
  *   database until `rapid aggregate` registers their result records.
  */
 import { Queue, QueueEvents } from 'bullmq';
+import { z } from 'zod';
 import type { PlannedJob } from '../ops/launch.ts';
 import { ExitCode } from '../util/errors.ts';
-import { lastStreamId, useRedis } from './redis.ts';
+import { lastStreamId, RedisWatch, useRedis } from './redis.ts';
 import {
   type Executor,
   type ExecutorEvents,
@@ -45,6 +47,55 @@ export interface QueueJobData {
   dependents?: QueueJobData[];
   /** Set on a dependent whose reference job failed: it is recorded as failed without running. */
   referenceFailed?: { jobId: number; exitCode: number };
+}
+
+/**
+ * A URI a queue entry may name: an absolute folder path (or file://) or s3://bucket/key, without
+ * `.` or `..` segments, control characters or excessive length. Launch writes no other kind.
+ */
+const EntryUriSchema = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((u) => !/[\u0000-\u001f\u007f]/.test(u), 'control characters in a path')
+  .refine(
+    (u) => /^(\/|file:\/\/\/|s3:\/\/[^/]+\/)/.test(u),
+    'expected an absolute folder path or s3://bucket/key',
+  )
+  .refine(
+    (u) =>
+      !u
+        .replace(/^(file|s3):\/\//, '')
+        .split('/')
+        .some((s) => s === '.' || s === '..'),
+    'a path with . or .. segments',
+  );
+
+/** A queue entry as a worker accepts it (anything else in Redis is refused before use). */
+export const QueueJobDataSchema: z.ZodType<QueueJobData> = z.lazy(() =>
+  z.object({
+    jobId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    runId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+    pipeline: z.enum(['reference', 'science', 'noop', 'postprocess']),
+    manifestUri: EntryUriSchema,
+    resultUri: EntryUriSchema,
+    dependents: z.array(QueueJobDataSchema).optional(),
+    referenceFailed: z
+      .object({ jobId: z.number().int().positive(), exitCode: z.number().int().min(1).max(255) })
+      .optional(),
+  }),
+);
+
+/** Validate what a queue entry carries: the entry, or a one-line reason to refuse it. */
+export function parseQueueEntry(
+  data: unknown,
+): { ok: true; entry: QueueJobData } | { ok: false; reason: string } {
+  const r = QueueJobDataSchema.safeParse(data);
+  if (r.success) return { ok: true, entry: r.data };
+  const i = r.error.issues[0];
+  const path = i.path.length ? i.path.join('.') : '(top level)';
+  const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more)` : '';
+  return { ok: false, reason: `malformed entry: ${path}: ${i.message}${more}` };
 }
 
 /** What a worker returns for a job that succeeded (0 or 4). */
@@ -125,6 +176,8 @@ export interface QueueExecutorOptions {
   runId?: number;
   /** First retry delay, doubled for each retry. */
   backoffMs?: number;
+  /** Where the launcher's lines about Redis go (default: standard error). */
+  log?: (line: string) => void;
 }
 
 export class QueueExecutor implements Executor {
@@ -158,6 +211,9 @@ export class QueueExecutor implements Executor {
       connection,
       streams: { events: { maxLen: Math.max(10_000, jobs.length * 10) } },
     });
+    // One line when Redis is lost and one when it is back, not BullMQ's raw error objects.
+    const watch = new RedisWatch(this.options.redis, 'rapid launch', this.options.log);
+    watch.watch(queue);
     const roots = queueEntries(jobs, this.options.runId);
     if (!this.options.wait) {
       try {
@@ -206,15 +262,31 @@ export class QueueExecutor implements Executor {
     // QueueEvents reads from '$' once its loop has started, which may be after the first jobs
     // have already started or ended; their events would be lost and the launch would wait for
     // ever. Reading from the stream's last entry before anything is added misses nothing.
-    const queueEvents = new QueueEvents(name, {
-      connection,
-      lastEventId: await lastStreamId(this.options.redis, queue.keys.events),
-    });
+    let lastEventId: string;
+    try {
+      lastEventId = await lastStreamId(this.options.redis, queue.keys.events);
+    } catch (err) {
+      await queue.close();
+      throw err;
+    }
+    const queueEvents = new QueueEvents(name, { connection, lastEventId });
+    watch.watch(queueEvents);
+    // Taken by a worker: no longer on the queue to take back.
     queueEvents.on('active', ({ jobId }) => {
       const id = jobIdOf(jobId);
       if (id === undefined || !outstanding.has(id)) return;
+      if (!started.has(id)) started.set(id, new Date());
+    });
+    // Run: the worker reports each start of the job's process (an entry completed from the
+    // job's result record, or refused, is taken but not run, and is no start).
+    const ran = new Map<number, Date>();
+    queueEvents.on('progress', ({ jobId, data }) => {
+      const id = jobIdOf(jobId);
+      if (id === undefined || !outstanding.has(id)) return;
+      if (!data || typeof data !== 'object' || !('run' in data)) return;
       const t = new Date();
-      started.set(id, t);
+      ran.set(id, t);
+      if (!started.has(id)) started.set(id, t);
       events.onStart?.({ jobId: id, executorJobId: jobId, started: t });
     });
     const finished = (queueId: string, exitCode: number, message: string | undefined) => {
@@ -224,7 +296,7 @@ export class QueueExecutor implements Executor {
         jobId: id,
         status: statusOf(exitCode, false),
         exitCode,
-        started: started.get(id),
+        started: ran.get(id),
         ended: new Date(),
         executorJobId: queueId,
         message,
