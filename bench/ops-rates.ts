@@ -20,9 +20,10 @@ import { type Db, openDatabase } from '../src/ops/db.ts';
 import { type ImageRecord, insertImages } from '../src/ops/ingest.ts';
 import { launch } from '../src/ops/launch.ts';
 import { mjdFromDate } from '../src/ops/time.ts';
-import { runJob, StoreRouter } from '../src/pipeline/runner.ts';
+import { runJob } from '../src/pipeline/runner.ts';
 import { tileCentre, tileOf } from '../src/sky/tiles.ts';
 import { openStore } from '../src/store/index.ts';
+import { StoreRouter } from '../src/store/router.ts';
 import { freshPostgres, postgresAvailable } from '../test/support/ops.ts';
 
 const args = process.argv.slice(2);

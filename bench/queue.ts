@@ -10,7 +10,7 @@
  * - peak memory: the launcher, each worker (VmHWM), and the largest job (result records).
  *
  * Goal (issue 8): overhead < 200 ms per job. Jobs run as child processes of the workers (the
- * built job entry, dist/exec/job-process.js), as in production; the in-process figures show
+ * built job entry, dist/cli/job-process.js), as in production; the in-process figures show
  * what that isolation costs.
  *
  *   node --import tsx bench/queue.ts [--jobs 100] [--runs 3] [--redis redis://127.0.0.1:6379]
@@ -64,7 +64,7 @@ const build = spawnSync(
 );
 if (build.status !== 0) throw new Error('tsc -p tsconfig.build.json failed');
 // The local executor's jobs run the same built entry as the workers'.
-process.env.RAPID_JOB_COMMAND = `${process.execPath} ${join(ROOT, 'dist/exec/job-process.js')}`;
+process.env.RAPID_JOB_COMMAND = `${process.execPath} ${join(ROOT, 'dist/cli/job-process.js')}`;
 
 const dir = await mkdtemp(join(tmpdir(), 'rapid-bench-queue-'));
 const queue = `rapid-bench-${process.pid}`;
@@ -118,7 +118,6 @@ try {
     pipeline: 'noop',
     executor: 'local',
     force: true,
-    progress: false,
   };
   const measure = async (o: Partial<RunOptions>) => {
     const t0 = performance.now();

@@ -19,9 +19,8 @@ import {
 } from '@aws-sdk/client-batch';
 import { mockClient } from 'aws-sdk-client-mock';
 import { BatchExecutor, MAX_ARRAY_SIZE, planSubmissions, renderJobDefinition } from '../src/exec/batch.ts';
-import type { JobEnded } from '../src/exec/types.ts';
+import type { JobEnded, PlannedJob } from '../src/exec/types.ts';
 import { openContext } from '../src/ops/context.ts';
-import type { PlannedJob } from '../src/ops/launch.ts';
 import { launchAndRun } from '../src/ops/run.ts';
 import { parseResult } from '../src/pipeline/manifest.ts';
 import { FolderStore } from '../src/store/index.ts';
@@ -290,7 +289,6 @@ test('rapid launch --executor batch, then rapid job run picks its manifest by AW
         pipeline: 'noop',
         executor: 'batch',
         batch: SETTINGS,
-        progress: false,
       });
       assert.equal(out.exitCode, 0, 'submitted without --wait: nothing left to do here');
       assert.deepEqual(out.jobs.byStatus, { queued: 3 });

@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LocalExecutor } from '../src/exec/local.ts';
-import type { JobEnded } from '../src/exec/types.ts';
-import type { PlannedJob } from '../src/ops/launch.ts';
+import type { JobEnded, PlannedJob } from '../src/exec/types.ts';
 import { noopSurvey, rapid, rapidProcess, testEnv } from './support/ops.ts';
 import { jobTmpDirs, waitFor } from './support/wait.ts';
 

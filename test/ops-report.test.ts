@@ -11,9 +11,9 @@ import { launch } from '../src/ops/launch.ts';
 import { parseTruth, truthPathFor, writeReport } from '../src/ops/report.ts';
 import { encodeDiffCatalog } from '../src/pipeline/catalog.ts';
 import { toJson } from '../src/pipeline/manifest.ts';
-import { StoreRouter } from '../src/pipeline/runner.ts';
 import { RESULT_VERSION } from '../src/pipeline/types.ts';
 import { openStore } from '../src/store/index.ts';
+import { StoreRouter } from '../src/store/router.ts';
 import { fakeImage } from './support/ops.ts';
 
 test('truth files are found beside OpenUniverse-layout images', () => {

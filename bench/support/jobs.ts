@@ -7,9 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PlannedJob } from '../../src/exec/types.ts';
 import { openDatabase } from '../../src/ops/db.ts';
 import { ingest } from '../../src/ops/ingest.ts';
-import { launch, type PlannedJob } from '../../src/ops/launch.ts';
+import { launch } from '../../src/ops/launch.ts';
 import type { ResultRecord } from '../../src/pipeline/types.ts';
 import { type SimulationSummary, simulateSurvey } from '../../src/sim/simulate.ts';
 import { openStore } from '../../src/store/index.ts';
@@ -78,7 +79,7 @@ export async function planLastEpoch(
 
 /** Runs one job in a child process; throws unless it exits 0. */
 export function runJobProcess(manifestUri: string): { result: ResultRecord; wallSeconds: number } {
-  const entry = fileURLToPath(new URL('../../src/exec/job-entry.ts', import.meta.url));
+  const entry = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
   const t = performance.now();
   const run = spawnSync(
     process.execPath,

@@ -3,7 +3,7 @@ import { DEFAULT_DEMO, runDemo } from '../ops/demo.ts';
 import { UsageError } from '../util/errors.ts';
 import { handleInterrupts } from './interrupt.ts';
 import { parseIndex } from './options.ts';
-import { ProgressReporter } from './progress.ts';
+import { ProgressReporter, progressTo } from './progress.ts';
 
 export function registerDemoCommands(program: Command): void {
   program
@@ -46,6 +46,7 @@ export function registerDemoCommands(program: Command): void {
           onExecutor: (e) => interrupts.onExecutor(e),
           checkStop: () => interrupts.check(),
           onSimulateProgress: (done, total) => simulateProgress.update(done, total),
+          onJobProgress: progressTo('jobs'),
         });
       } finally {
         interrupts.dispose();

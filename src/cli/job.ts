@@ -2,7 +2,8 @@ import { fstatSync } from 'node:fs';
 import type { Command } from 'commander';
 import { s3EndpointSetting } from '../config.ts';
 import { arrayIndexFromEnv, MANIFEST_LIST_ENV, manifestAt } from '../exec/manifest-list.ts';
-import { runJob, StoreRouter } from '../pipeline/runner.ts';
+import { runJob } from '../pipeline/runner.ts';
+import { StoreRouter } from '../store/router.ts';
 import { ExitCode, UsageError } from '../util/errors.ts';
 import { parseIndex } from './options.ts';
 

@@ -9,6 +9,7 @@ import { EXECUTORS, launchAndRun } from '../ops/run.ts';
 import { parseDate } from '../ops/time.ts';
 import { UsageError } from '../util/errors.ts';
 import { addBackendOptions, parseIndex, parseNumber, printJson } from './options.ts';
+import { progressTo } from './progress.ts';
 
 export function registerLaunchCommands(program: Command): void {
   addBackendOptions(
@@ -118,6 +119,7 @@ export function registerLaunchCommands(program: Command): void {
       process.on('SIGINT', onSigint);
       try {
         const out = await launchAndRun(ctx, {
+          onProgress: progressTo('jobs'),
           from,
           to,
           filter: opts.filter as string | undefined,

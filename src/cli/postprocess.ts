@@ -9,7 +9,7 @@ import { DEFAULT_MATCH_RADIUS, postprocess } from '../ops/postprocess.ts';
 import { requireRun } from '../ops/status.ts';
 import { MissingInputError, UsageError } from '../util/errors.ts';
 import { addBackendOptions, parseId, parseIndex, parseNumber, parseRunOption, printJson } from './options.ts';
-import { ProgressReporter } from './progress.ts';
+import { ProgressReporter, progressTo } from './progress.ts';
 
 export function registerPostprocessCommands(program: Command): void {
   addBackendOptions(
@@ -41,6 +41,7 @@ export function registerPostprocessCommands(program: Command): void {
     if (concurrency === 0) throw new UsageError('--jobs must be at least 1');
     await withContext(opts, async (ctx) => {
       const s = await postprocess(ctx.db, {
+        onProgress: progressTo('post-processing'),
         runId: run === undefined ? undefined : await requireRun(ctx.db, run),
         radiusArcsec: radius,
         allSources: Boolean(opts.allSources),

@@ -30,3 +30,12 @@ export class ProgressReporter {
     }
   }
 }
+
+/** A progress callback drawing on standard error, created when the first update comes. */
+export function progressTo(what: string): (done: number, total: number, detail?: string) => void {
+  let reporter: ProgressReporter | undefined;
+  return (done, total, detail) => {
+    reporter ??= new ProgressReporter(what);
+    reporter.update(done, total, detail);
+  };
+}

@@ -26,11 +26,11 @@ import {
   SubmitJobCommand,
   TerminateJobCommand,
 } from '@aws-sdk/client-batch';
-import type { PlannedJob } from '../ops/launch.ts';
 import { joinUri } from '../store/index.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { ExitCode, UsageError } from '../util/errors.ts';
 import { formatManifestList, MANIFEST_LIST_ENV } from './manifest-list.ts';
+import type { PlannedJob } from './types.ts';
 import { type Executor, type ExecutorEvents, type ExecutorSummary, emptySummary, statusOf } from './types.ts';
 
 /** AWS Batch's largest array job. */

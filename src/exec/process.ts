@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The command that runs `rapid job run`: env RAPID_JOB_COMMAND, else the job-only entry
- * (job-process.ts), built or under tsx.
+ * (cli/job-process.ts), built or under tsx.
  */
 export function jobCommand(): string[] {
   const env = process.env.RAPID_JOB_COMMAND;
@@ -18,9 +18,9 @@ export function jobCommand(): string[] {
       process.execPath,
       '--import',
       import.meta.resolve('tsx'),
-      fileURLToPath(new URL('./job-process.ts', import.meta.url)),
+      fileURLToPath(new URL('../cli/job-process.ts', import.meta.url)),
     ];
-  return [process.execPath, fileURLToPath(new URL('./job-process.js', import.meta.url))];
+  return [process.execPath, fileURLToPath(new URL('../cli/job-process.js', import.meta.url))];
 }
 
 export interface JobProcessOptions {

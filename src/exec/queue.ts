@@ -17,9 +17,9 @@
  */
 import { Queue, QueueEvents } from 'bullmq';
 import { z } from 'zod';
-import type { PlannedJob } from '../ops/launch.ts';
 import { ExitCode } from '../util/errors.ts';
 import { lastStreamId, RedisWatch, useRedis } from './redis.ts';
+import type { PlannedJob } from './types.ts';
 import {
   type Executor,
   type ExecutorEvents,

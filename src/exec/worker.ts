@@ -28,10 +28,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { parseManifest, parseResult } from '../pipeline/manifest.ts';
-import { RESULT_NAME, runJob, StoreRouter, writeFailureRecord } from '../pipeline/runner.ts';
+import { runJob, writeFailureRecord } from '../pipeline/runner.ts';
 import type { Manifest, ResultRecord } from '../pipeline/types.ts';
+import { RESULT_NAME } from '../pipeline/types.ts';
 import { confineToStore, isInside } from '../store/confine.ts';
 import { joinUri } from '../store/index.ts';
+import { StoreRouter } from '../store/router.ts';
 import { ExitCode, RapidError } from '../util/errors.ts';
 import { type JobProcessEnd, signalGroup, startJobProcess } from './process.ts';
 import {

@@ -13,7 +13,7 @@ import { aggregate } from './aggregate.ts';
 import { withContext } from './context.ts';
 import { ingest } from './ingest.ts';
 import { writeReport } from './report.ts';
-import { launchAndRun } from './run.ts';
+import { type JobProgress, launchAndRun } from './run.ts';
 
 export interface DemoOptions {
   dir: string;
@@ -35,6 +35,8 @@ export interface DemoOptions {
   checkStop?: () => void;
   /** Progress of the simulation (images done of total). */
   onSimulateProgress?: (done: number, total: number) => void;
+  /** Progress of the jobs. */
+  onJobProgress?: JobProgress;
 }
 
 export const DEFAULT_DEMO = { tiles: 2, epochs: 6, filters: ['F158', 'F106'], size: 1024, seed: 1 };
@@ -118,7 +120,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       const to = new Date(new Date(epochs[epochs.length - 1].dateObs).getTime() + 86_400_000);
       log(`demo: 3/6 launching ${from.toISOString()} to ${to.toISOString()}; 4/6 running the jobs`);
       const run = await timed('launch', () =>
-        launchAndRun(ctx, { from, to, executor: 'local', concurrency: o.jobs, onExecutor: o.onExecutor }),
+        launchAndRun(ctx, {
+          from,
+          to,
+          executor: 'local',
+          concurrency: o.jobs,
+          onExecutor: o.onExecutor,
+          onProgress: o.onJobProgress,
+        }),
       );
       o.onExecutor?.(undefined);
       const l = run.launch;

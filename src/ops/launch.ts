@@ -63,9 +63,6 @@ export interface LaunchOptions {
 }
 
 /** A job the executor should run. */
-// Until the queue and Batch executors import it from exec/types.ts (a change of their own).
-export type { PlannedJob } from '../exec/types.ts';
-
 /** Frames per reference unless the launch says otherwise: fewer than `min` is exit 33 (RAPID: 3 … 25). */
 export const REFERENCE_INPUTS = { min: 3, max: 25 } as const;
 

@@ -44,7 +44,7 @@ import { ExitCode, MissingInputError, RapidError, UsageError } from '../util/err
 import { aggregate, SOURCE_NSIDE } from './aggregate.ts';
 import type { Db, Queryable } from './db.ts';
 import { type ImageRow, imageInput } from './launch.ts';
-import { executeJobs } from './run.ts';
+import { executeJobs, type JobProgress } from './run.ts';
 import { dateFromMjd, procDate as procDateOf } from './time.ts';
 
 export const DEFAULT_MATCH_RADIUS = 0.2;
@@ -66,7 +66,8 @@ export interface PostprocessOptions {
   jobArgs?: string[];
   /** Object name prefix (default RAPID: RAPID2028abc). */
   namePrefix?: string;
-  progress?: boolean;
+  /** Progress of the forced-photometry jobs. */
+  onProgress?: JobProgress;
   procDate?: string;
 }
 
@@ -605,10 +606,7 @@ async function forcedPhotometry(
   }
   if ((o.executor ?? 'local') === 'none') return summary;
   const executor = new LocalExecutor({ concurrency: o.concurrency, jobArgs: o.jobArgs ?? [] });
-  summary.executed = await executeJobs(db, executor, jobs, {
-    progress: o.progress,
-    label: 'post-processing',
-  });
+  summary.executed = await executeJobs(db, executor, jobs, { onProgress: o.onProgress });
   const agg = await aggregate(db, { runId, stores: o.stores });
   summary.registered = agg.registered;
   const n = await db.query<{ n: number }>(

@@ -4,7 +4,6 @@
  * ended with 0, 4 or 33; 75 when the run was interrupted or jobs are left queued; otherwise the
  * highest exit code among the jobs that failed.
  */
-import { ProgressReporter } from '../cli/progress.ts';
 import type { BatchSettings } from '../exec/batch.ts';
 import { LocalExecutor } from '../exec/local.ts';
 import type { Executor, ExecutorSummary, PlannedJob } from '../exec/types.ts';
@@ -14,13 +13,16 @@ import type { Db } from './db.ts';
 import { endRun, interruptAbandonedRuns, JobStateWriter } from './jobs.ts';
 import { type LaunchOptions, type LaunchResult, launch } from './launch.ts';
 
+/** Jobs ended of the total, and a word on how it goes ("2 failed"). */
+export type JobProgress = (done: number, total: number, detail: string) => void;
+
 export const EXECUTORS = ['local', 'queue', 'batch', 'none'] as const;
 
 export interface RunOptions extends Omit<LaunchOptions, 'store' | 'storeConfig'> {
   /** Local executor: processes at once (default every core). */
   concurrency?: number;
-  /** Show progress on standard error (default true). */
-  progress?: boolean;
+  /** Progress of the jobs while this process follows them (local, or queue and Batch with wait). */
+  onProgress?: JobProgress;
   /** Queue executor: the Redis URL and queue name. */
   redis?: string;
   queue?: string;
@@ -99,7 +101,7 @@ export async function launchAndRun(ctx: OpsContext, o: RunOptions): Promise<RunO
     o.onExecutor?.(executor);
     const follows = o.executor === 'local' || o.wait;
     executed = await executeJobs(ctx.db, executor, result.toRun, {
-      progress: o.progress !== false && follows,
+      onProgress: follows ? o.onProgress : undefined,
     });
     // Submitted without waiting: the run goes on elsewhere; aggregation records how it ends.
     if (executed.submitted === undefined)
@@ -137,15 +139,15 @@ export async function executeJobs(
   db: Db,
   executor: Executor,
   jobs: PlannedJob[],
-  o: { progress?: boolean; label?: string } = {},
+  o: { onProgress?: JobProgress } = {},
 ): Promise<ExecutorSummary> {
   const writer = new JobStateWriter(db);
-  const progress = o.progress === false ? undefined : new ProgressReporter(o.label ?? 'jobs');
+  const progress = o.onProgress;
   const total = jobs.length;
   let done = 0;
   let failed = 0;
   let last = 0;
-  progress?.update(0, total, 'starting');
+  progress?.(0, total, 'starting');
   const executed = await executor.run(jobs, {
     onStart: (e) => writer.start(e),
     onEnd: (e) => {
@@ -155,7 +157,7 @@ export async function executeJobs(
       const now = Date.now();
       if (progress && (now - last > 500 || done === total)) {
         last = now;
-        progress.update(done, total, `${failed} failed`);
+        progress(done, total, `${failed} failed`);
       }
     },
   });

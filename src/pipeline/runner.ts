@@ -44,10 +44,6 @@ import {
   type StepTiming,
 } from './types.ts';
 
-// Until every importer names the owning modules (the queue worker's, in a change of its own).
-export { StoreRouter } from '../store/router.ts';
-export { RESULT_NAME, SOFTWARE } from './types.ts';
-
 class InterruptedError extends RapidError {
   constructor(what: string) {
     super(`interrupted ${what}; launch again to resume`, ExitCode.TEMPORARY);

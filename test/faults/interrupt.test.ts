@@ -19,7 +19,7 @@ import { storeAndDatabaseDisagree } from '../support/consistency.ts';
 import { noopSurvey, rapid, rapidProcess, testEnv } from '../support/ops.ts';
 import { jobTmpDirs, waitFor } from '../support/wait.ts';
 
-const ENTRY = fileURLToPath(new URL('../../src/exec/job-entry.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
 function collect(child: ReturnType<typeof rapidProcess>) {

@@ -16,8 +16,8 @@ import type { QueueJobData } from '../../src/exec/queue.ts';
 import { useRedis } from '../../src/exec/redis.ts';
 import { type AdmittedEntry, admitEntry, QueueWorker, type RefusedEntry } from '../../src/exec/worker.ts';
 import { configHash } from '../../src/pipeline/manifest.ts';
-import { StoreRouter } from '../../src/pipeline/runner.ts';
 import { MANIFEST_VERSION } from '../../src/pipeline/types.ts';
+import { StoreRouter } from '../../src/store/router.ts';
 import { dropQueue, REDIS_URL, rapidProcess, requireRedis, uniqueQueue } from '../support/ops.ts';
 
 let dir: string;

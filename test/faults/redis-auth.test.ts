@@ -22,8 +22,8 @@ import {
   redisAddress,
   useRedis,
 } from '../../src/exec/redis.ts';
+import type { PlannedJob } from '../../src/exec/types.ts';
 import { QueueWorker } from '../../src/exec/worker.ts';
-import type { PlannedJob } from '../../src/ops/launch.ts';
 import { configHash, parseResult } from '../../src/pipeline/manifest.ts';
 import { MANIFEST_VERSION } from '../../src/pipeline/types.ts';
 import type { RapidError } from '../../src/util/errors.ts';

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { fakeImage, rapidAsync, rapidProcess, testEnv } from '../support/ops.ts';
 import { PrivateRedis, requireRedisServer } from '../support/redis.ts';
 
-const JOB_PROCESS = fileURLToPath(new URL('../../src/exec/job-process.ts', import.meta.url));
+const JOB_PROCESS = fileURLToPath(new URL('../../src/cli/job-process.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 /** How long an entry's lock lasts: the outage is made longer than this. */
 const LOCK_MS = 3000;

@@ -14,9 +14,10 @@ import { type Db, migrate, openMemoryDb } from '../../src/ops/db.ts';
 import { ingest } from '../../src/ops/ingest.ts';
 import { launch } from '../../src/ops/launch.ts';
 import { parseManifest, parseResult } from '../../src/pipeline/manifest.ts';
-import { runJob, StoreRouter } from '../../src/pipeline/runner.ts';
+import { runJob } from '../../src/pipeline/runner.ts';
 import { simulateSurvey } from '../../src/sim/simulate.ts';
 import { openStore } from '../../src/store/index.ts';
+import { StoreRouter } from '../../src/store/router.ts';
 import { storeAndDatabaseDisagree } from '../support/consistency.ts';
 
 async function memoryDb(): Promise<Db> {

@@ -14,10 +14,11 @@ import { migrate, openMemoryDb } from '../../src/ops/db.ts';
 import { insertImages } from '../../src/ops/ingest.ts';
 import { launch } from '../../src/ops/launch.ts';
 import { configHash, parseResult, toJson } from '../../src/pipeline/manifest.ts';
-import { runJob, StoreRouter } from '../../src/pipeline/runner.ts';
+import { runJob } from '../../src/pipeline/runner.ts';
 import { MANIFEST_VERSION } from '../../src/pipeline/types.ts';
 import { isInside } from '../../src/store/confine.ts';
 import { openStore, sha256 } from '../../src/store/index.ts';
+import { StoreRouter } from '../../src/store/router.ts';
 import { storeAndDatabaseDisagree } from '../support/consistency.ts';
 import { imageRecords, scienceInput } from '../support/ops.ts';
 

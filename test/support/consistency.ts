@@ -9,7 +9,7 @@
 
 import type { Queryable } from '../../src/ops/db.ts';
 import { parseResult } from '../../src/pipeline/manifest.ts';
-import { StoreRouter } from '../../src/pipeline/runner.ts';
+import { StoreRouter } from '../../src/store/router.ts';
 import { sha256 } from '../../src/store/store.ts';
 
 export async function storeAndDatabaseDisagree(db: Queryable, s3Endpoint?: string): Promise<string[]> {

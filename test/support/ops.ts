@@ -183,7 +183,7 @@ export function fakeImage(o: FakeImage): Uint8Array {
 }
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ENTRY = join(ROOT, 'src/exec/job-entry.ts');
+const ENTRY = join(ROOT, 'src/cli/entry.ts');
 const TSX = import.meta.resolve('tsx');
 
 export interface CliResult {

@@ -4,8 +4,8 @@
  * longer than a small job itself). Arguments as for `rapid`: `job run MANIFEST_URI …`.
  */
 import { Command } from 'commander';
-import { runProgram } from '../cli/errors.ts';
-import { registerJobCommands } from '../cli/job.ts';
+import { runProgram } from './errors.ts';
+import { registerJobCommands } from './job.ts';
 
 const program = new Command('rapid').exitOverride();
 registerJobCommands(program);

@@ -1,8 +1,8 @@
 /**
- * `rapid job run` as a process of its own, for executors running from the TypeScript sources
- * (tests under tsx): the same command line as `bin/rapid.js job run …`.
+ * The `rapid` command from the TypeScript sources (tests and benchmarks under tsx): the same
+ * command line as `bin/rapid.js`, which runs the built dist/.
  */
-import { main } from '../cli/main.ts';
+import { main } from './main.ts';
 
 main([process.argv[0], 'rapid', ...process.argv.slice(2)]).then(
   (code) => {
