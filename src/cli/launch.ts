@@ -41,7 +41,10 @@ export function registerLaunchCommands(program: Command): void {
         'local',
       )
       .option('--jobs <n>', 'local executor: processes at once (default: every core)')
-      .option('--redis <url>', 'queue executor: Redis URL, redis://HOST:6379 (env RAPID_REDIS)')
+      .option(
+        '--redis <url>',
+        'queue executor: Redis URL: redis://HOST:6379, redis://:PASSWORD@HOST:6379, redis://USER:PASSWORD@HOST:6379, rediss://… for TLS (env RAPID_REDIS)',
+      )
       .option('--queue <name>', 'queue executor: queue name (the workers’)', DEFAULT_QUEUE)
       .option(
         '--wait',

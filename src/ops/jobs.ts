@@ -51,10 +51,11 @@ export class JobStateWriter {
     this.flushing = this.flushing.then(async () => {
       if (started.length > 0)
         await this.db.query(
-          `UPDATE jobs SET status = 'running', executor_job_id = u.xid, started_at = u.started,
-             attempts = attempts + 1, updated_at = now()
+          // Every start of a job's process counts as an attempt (a retry while it shows running too).
+          `UPDATE jobs SET status = CASE WHEN jobs.status IN ('queued', 'interrupted', 'failed') THEN 'running' ELSE jobs.status END,
+             executor_job_id = u.xid, started_at = u.started, attempts = attempts + 1, updated_at = now()
            FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS u(id, xid, started)
-           WHERE jobs.id = u.id AND jobs.status IN ('queued', 'interrupted', 'failed')`,
+           WHERE jobs.id = u.id AND jobs.status IN ('queued', 'interrupted', 'failed', 'running')`,
           [started.map((e) => e.jobId), started.map((e) => e.executorJobId), started.map((e) => e.started)],
         );
       if (ended.length > 0)
