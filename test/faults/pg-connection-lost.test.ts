@@ -11,6 +11,7 @@ import { insertImages } from '../../src/ops/ingest.ts';
 import { launch } from '../../src/ops/launch.ts';
 import { runJob } from '../../src/pipeline/runner.ts';
 import { openStore } from '../../src/store/index.ts';
+import { storeAndDatabaseDisagree } from '../support/consistency.ts';
 import { imageRecords, PG_ADMIN_URL, rapid, rapidProcess, testEnv } from '../support/ops.ts';
 
 const JOBS = 240;
@@ -103,6 +104,7 @@ test('PostgreSQL connection terminated mid-aggregate: one line, exit 75; the rer
         [ROWS],
       );
       assert.deepEqual(perJob, []);
+      assert.deepEqual(await storeAndDatabaseDisagree(db2), []);
     } finally {
       await db2.close();
     }

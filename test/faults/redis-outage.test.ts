@@ -6,6 +6,7 @@
  * the workers and `launch --wait` say in one line that Redis is unreachable and in one that it
  * is back, without BullMQ's raw error objects; `rapid aggregate` registers every job once.
  */
+
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { storeAndDatabaseDisagree } from '../support/consistency.ts';
 import { fakeImage, rapidAsync, rapidProcess, testEnv } from '../support/ops.ts';
 import { PrivateRedis, requireRedisServer } from '../support/redis.ts';
 
@@ -203,6 +205,12 @@ test('Redis lost while jobs run and back with its data: every job runs once, is 
     assert.equal(JSON.parse(agg.stdout).registered, n);
     const again = await rapidAsync(['aggregate', ...env.args, '--json']);
     assert.equal(JSON.parse(again.stdout).registered, 0, 'a second aggregation registers nothing');
+    const db = await env.open();
+    try {
+      assert.deepEqual(await storeAndDatabaseDisagree(db), []);
+    } finally {
+      await db.close();
+    }
 
     // A handful of one-line messages, no raw error objects.
     for (const [who, text] of [
