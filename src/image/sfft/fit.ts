@@ -146,16 +146,16 @@ export async function fitSfft(
       throw new SingularSfftError(
         `SFFT: the images share no signal to match (the kernel explains ${(100 * Math.max(0, explained)).toFixed(1)}% of the target's variance, flux ratio ${flux.toFixed(3)})`,
       );
-    if (iteration >= maxIterations || !(sigma > 0))
-      return {
-        solution,
-        model,
-        fitted: fit,
-        fittedPixels: fitted,
-        rejectedPixels: rejected,
-        iterations: iteration + 1,
-        residualSigma: sigma,
-      };
+    const done = (): SfftFit => ({
+      solution,
+      model,
+      fitted: fit,
+      fittedPixels: fitted,
+      rejectedPixels: rejected,
+      iterations: iteration + 1,
+      residualSigma: sigma,
+    });
+    if (iteration >= maxIterations || !(sigma > 0)) return done();
     // Reject, grown by `grow` pixels; both images lose the pixels (sparse-field masking).
     let k2 = 0;
     for (const k of solution.kernel[0]) k2 += k * k;
@@ -175,16 +175,7 @@ export async function fitSfft(
         any = true;
       }
     }
-    if (!any)
-      return {
-        solution,
-        model,
-        fitted: fit,
-        fittedPixels: fitted,
-        rejectedPixels: rejected,
-        iterations: iteration + 1,
-        residualSigma: sigma,
-      };
+    if (!any) return done();
     for (let y = 0; y < height; y++)
       for (let xx = 0; xx < width; xx++) {
         if (!bad[y * width + xx]) continue;
