@@ -85,7 +85,9 @@ test('SIGKILL of a job under the local executor: 75 (retry), and its folder is s
     process.kill(pid, 'SIGKILL');
     // The rest would take minutes: once the kill is recorded, stop the launcher (and its jobs).
     await waitFor(() => out.stderr.includes('"detail":"1 failed"'), 'the killed job to be counted');
+    // Two signals sent at once may arrive as one: the second goes once the first is answered.
     child.kill('SIGINT');
+    await waitFor(() => out.stderr.includes('stopping: no new jobs'), 'the launcher to stop');
     child.kill('SIGINT');
     const code = await closed;
     assert.equal(code, 75, out.stderr);
