@@ -32,9 +32,15 @@ function typeScriptWorker(url: URL): Worker {
   return new Worker(code, { eval: true });
 }
 
-export function defaultWorkerCount(): number {
+/** Threads asked for with RAPID_WORKERS (a positive integer), read here alone; else undefined. */
+export function requestedWorkers(): number | undefined {
   const env = Number(process.env.RAPID_WORKERS);
-  return Number.isInteger(env) && env > 0 ? env : availableParallelism();
+  return Number.isInteger(env) && env > 0 ? env : undefined;
+}
+
+/** Threads for a pool: RAPID_WORKERS when set, else one per core. */
+export function defaultWorkerCount(): number {
+  return requestedWorkers() ?? availableParallelism();
 }
 
 export class WorkerPool {

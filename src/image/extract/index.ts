@@ -40,7 +40,7 @@
  */
 
 import { availableParallelism } from 'node:os';
-import { WorkerPool, workerUrl } from '../../util/pool.ts';
+import { requestedWorkers, WorkerPool, workerUrl } from '../../util/pool.ts';
 import type { Image } from '../image.ts';
 import type { PsfModel } from '../psf/model.ts';
 import { backgroundAt, measureFwhms } from './analyse.ts';
@@ -268,8 +268,8 @@ export async function extractSourcesParallel(
  * them: measured, no gain.)
  */
 export function extractionThreads(): number {
-  const env = Number(process.env.RAPID_WORKERS);
-  if (Number.isInteger(env) && env > 0) return env;
+  const requested = requestedWorkers();
+  if (requested !== undefined) return requested;
   const cores = availableParallelism();
   return cores >= 4 ? Math.min(8, cores - 1) : 1;
 }
