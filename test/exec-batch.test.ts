@@ -3,6 +3,7 @@
  * the exact SubmitJob, DescribeJobs, ListJobs, CancelJob and TerminateJob inputs; manifest lists
  * that `rapid job run` reads by array index; the job definition template.
  */
+
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ import { launchAndRun } from '../src/ops/run.ts';
 import { parseResult } from '../src/pipeline/manifest.ts';
 import { FolderStore } from '../src/store/index.ts';
 import { fakeImage, rapid, testEnv } from './support/ops.ts';
+import { within } from './support/wait.ts';
 
 let dir: string;
 before(async () => {
@@ -46,27 +48,6 @@ function job(id: number, stage: 1 | 2, dependsOn?: number): PlannedJob {
 }
 
 const SETTINGS = { jobQueue: 'rapid-queue', jobDefinition: 'rapid-job:3' };
-
-/** An assertion failure (not a hang) when `p` has not settled in `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new assert.AssertionError({ message: `timed out after ${ms / 1000} s waiting for ${what}` }),
-            ),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 test('submissions: at most 10,000 children per array job; stage 2 split by dependency', () => {
   const jobs = [

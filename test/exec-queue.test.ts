@@ -7,6 +7,7 @@
  * Nothing here waits for a fixed time: each test waits for the event it needs (a job's start,
  * its end, a record written), with a deadline that fails with a clear assertion.
  */
+
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -33,6 +34,7 @@ import {
   testEnv,
   uniqueQueue,
 } from './support/ops.ts';
+import { within } from './support/wait.ts';
 
 let dir: string;
 let script: string;
@@ -63,27 +65,6 @@ if (gate) {
   wait();
 } else setTimeout(end, Number(process.env.FAKE_MS ?? 100));
 `;
-
-/** An assertion failure (not a hang, not a TypeError) when `p` has not settled in `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new assert.AssertionError({ message: `timed out after ${ms / 1000} s waiting for ${what}` }),
-            ),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Resolves when `check()` holds, checking each time `subscribe` calls back; fails after `ms`. */
 function when(subscribe: (notify: () => void) => void, check: () => boolean, ms: number, what: string) {

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { readPipelineConfig, redisSetting } from '../config.ts';
-import type { Executor } from '../exec/types.ts';
 import { DEFAULT_QUEUE } from '../exec/types.ts';
 import { romanFilter } from '../instrument/roman.ts';
 import { withContext } from '../ops/context.ts';
@@ -8,6 +7,7 @@ import { type LaunchPipeline, REFERENCE_INPUTS } from '../ops/launch.ts';
 import { EXECUTORS, launchAndRun } from '../ops/run.ts';
 import { parseDate } from '../ops/time.ts';
 import { UsageError } from '../util/errors.ts';
+import { handleInterrupts } from './interrupt.ts';
 import { addBackendOptions, parseIndex, parseNumber, printJson } from './options.ts';
 import { progressTo } from './progress.ts';
 
@@ -104,22 +104,7 @@ export function registerLaunchCommands(program: Command): void {
     if (!(batchPoll > 0)) throw new UsageError(`--batch-poll must be positive, got '${opts.batchPoll}'`);
     const config = await readPipelineConfig(opts.config as string | undefined);
     await withContext(opts, async (ctx) => {
-      let exec: Executor | undefined;
-      let interrupts = 0;
-      const onSigint = () => {
-        interrupts++;
-        if (!exec) return;
-        if (interrupts === 1) {
-          process.stderr.write(
-            '\nrapid: stopping: no new jobs; waiting for the running ones to finish (Ctrl-C again to interrupt them)\n',
-          );
-          exec.stop();
-        } else {
-          process.stderr.write('\nrapid: interrupting the running jobs\n');
-          exec.interrupt();
-        }
-      };
-      process.on('SIGINT', onSigint);
+      const interrupts = handleInterrupts('rapid');
       try {
         const out = await launchAndRun(ctx, {
           onProgress: progressTo('jobs'),
@@ -148,10 +133,7 @@ export function registerLaunchCommands(program: Command): void {
                   pollSeconds: batchPoll,
                 }
               : undefined,
-          onExecutor: (e) => {
-            exec = e;
-            if (interrupts > 0) e.stop();
-          },
+          onExecutor: (e) => interrupts.onExecutor(e),
         });
         const l = out.launch;
         process.stderr.write(
@@ -174,7 +156,7 @@ export function registerLaunchCommands(program: Command): void {
         else process.stdout.write(`${JSON.stringify(summary)}\n`);
         process.exitCode = out.exitCode;
       } finally {
-        process.off('SIGINT', onSigint);
+        interrupts.dispose();
       }
     });
   });

@@ -8,6 +8,7 @@
  * PGlite keeps one connection and its data folder can be open in one process at a time: a lock
  * file beside it says which process has it, and another process gets a clear error (exit 75).
  */
+
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -26,6 +27,7 @@ import {
   systemError,
   UsageError,
 } from '../util/errors.ts';
+import { processAlive } from '../util/pid.ts';
 import { type CopyColumn, copyStatement, encodeCopyBinary } from './copy.ts';
 
 /** Something that runs SQL: the database, or a transaction on it. */
@@ -231,15 +233,6 @@ class PgliteDb implements Db {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Take the data folder's lock file; resolves to its release. */
 async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const lock = `${dataDir}.lock`;
@@ -256,7 +249,7 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
       // A full disk or a folder that cannot be written: said with the lock file's path.
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw systemError(err, lock) ?? err;
       const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
         throw new RapidError(
           `the PGlite database in ${dataDir} is in use by process ${pid}${pid === process.pid ? ' (this one)' : ''}; ` +
             'wait for it to end (PGlite allows one process at a time; use DATABASE_URL for PostgreSQL)',

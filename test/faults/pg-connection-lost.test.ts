@@ -17,7 +17,6 @@ import { imageRecords, PG_ADMIN_URL, rapid, rapidProcess, testEnv } from '../sup
 const JOBS = 240;
 const ROWS = 25;
 
-/** Image records (no files: noop jobs do not read them) for JOBS images on one day. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('PostgreSQL connection terminated mid-aggregate: one line, exit 75; the rerun registers every job once', async (t) => {

@@ -23,3 +23,24 @@ export async function waitFor(
 export async function jobTmpDirs(tmp: string): Promise<string[]> {
   return (await readdir(tmp).catch(() => [] as string[])).filter((n) => n.startsWith('rapid-job-'));
 }
+
+/** An assertion failure (not a hang, not a TypeError) when `p` has not settled in `ms`. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new assert.AssertionError({ message: `timed out after ${ms / 1000} s waiting for ${what}` }),
+            ),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
