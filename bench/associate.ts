@@ -139,7 +139,11 @@ async function main() {
       try {
         const loadSeconds = await load(db, det);
         const t0 = performance.now();
-        const s = await associateRun(db, 1, 0.2, { allSources: false, namePrefix: 'RAPID' });
+        const s = await associateRun(db, 1, 0.2, {
+          allSources: false,
+          namePrefix: 'RAPID',
+          methods: ['zogy'],
+        });
         const seconds = (performance.now() - t0) / 1000;
         times.push(seconds);
         console.log(

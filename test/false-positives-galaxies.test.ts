@@ -165,7 +165,7 @@ async function run(
     for (let x = 20; x < n - 20; x++) {
       const i = y * n + x;
       const j = Math.round(y - dy) * n + Math.round(x - dx);
-      const v = r.zogy.scoreCorr[i];
+      const v = r.zogy!.scoreCorr[i];
       if (
         Number.isFinite(v) &&
         p.scienceModel[i] < 0.1 * p.options.pixelSigma[0] &&

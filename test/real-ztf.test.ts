@@ -15,6 +15,7 @@ import { describe, test } from 'node:test';
 import { gaussianKernel } from '../src/image/convolve.ts';
 import { psfFromImage } from '../src/image/psf/index.ts';
 import { robustSigma } from '../src/image/stats.ts';
+import type { VettedSource } from '../src/pipeline/diffcat.ts';
 import { loadImage } from '../src/pipeline/load.ts';
 import { subtract } from '../src/pipeline/subtract.ts';
 import { TEST_DATA } from './support/cli.ts';
@@ -35,6 +36,12 @@ interface Outcome {
   rb: number;
   found: boolean;
   scorr: number;
+  /** The same by SFFT (cross-convolution, decorrelated), run beside ZOGY. */
+  sfftFound: boolean;
+  sfftScore: number;
+  sfftDmag: number;
+  sfftDmagSigma: number;
+  sfftNote: string;
   /** Our PSF magnitude in the difference (with ZTF's science zero point) minus ZTF's magpsf. */
   dmag: number;
   dmagSigma: number;
@@ -74,21 +81,31 @@ async function run(candid: string, c: Candidate): Promise<Outcome> {
   const r = await subtract(
     { image: sci.image, header: sci.header, psf },
     { image: tpl.image, header: tpl.header, psf },
-    { aligned: true },
+    { aligned: true, method: 'both' },
   );
-  const near = r.sources.filter((s) => Math.hypot(s.x - cx, s.y - cy) <= 2 && s.sign === sign);
-  const best = near.sort((a, b) => Math.abs(b.scorrPeak) - Math.abs(a.scorrPeak))[0];
+  const at = (sources: VettedSource[]) =>
+    sources
+      .filter((s) => Math.hypot(s.x - cx, s.y - cy) <= 2 && s.sign === sign)
+      .sort((a, b) => Math.abs(b.scorrPeak) - Math.abs(a.scorrPeak))[0];
+  const best = at(r.sources);
+  const sfftBest = at(r.sfft?.sources ?? []);
   const zp = c.magzpsci;
-  const flux = best?.psf ? Math.abs(best.psf.flux) : Number.NaN;
-  const dmag = zp !== undefined && best ? zp - 2.5 * Math.log10(flux) - c.magpsf : Number.NaN;
-  const dmagSigma = best?.psf ? Math.hypot(c.sigmapsf, 1.0857 * (best.psf.fluxErr / flux)) : Number.NaN;
+  const dmagOf = (s: VettedSource | undefined) => {
+    const flux = s?.psf ? Math.abs(s.psf.flux) : Number.NaN;
+    return {
+      dmag: zp !== undefined && s ? zp - 2.5 * Math.log10(flux) - c.magpsf : Number.NaN,
+      dmagSigma: s?.psf ? Math.hypot(c.sigmapsf, 1.0857 * (s.psf.fluxErr / flux)) : Number.NaN,
+    };
+  };
+  const { dmag, dmagSigma } = dmagOf(best);
+  const sfftMag = dmagOf(sfftBest);
   // Pixel agreement with ZTF's difference, and the noise ratio away from the candidate.
   const a: number[] = [];
   const b: number[] = [];
   const ours: number[] = [];
   const theirs: number[] = [];
   for (let i = 0; i < w * h; i++) {
-    const u = r.zogy.difference[i];
+    const u = r.zogy!.difference[i];
     const v = sign * zdiff.image.data[i];
     if (!Number.isFinite(u) || !Number.isFinite(v)) continue;
     a.push(u);
@@ -103,6 +120,13 @@ async function run(candid: string, c: Candidate): Promise<Outcome> {
     rb: c.rb,
     found: best !== undefined,
     scorr: best?.scorrPeak ?? Number.NaN,
+    sfftFound: sfftBest !== undefined,
+    sfftScore: sfftBest?.scorrPeak ?? Number.NaN,
+    sfftDmag: sfftMag.dmag,
+    sfftDmagSigma: sfftMag.dmagSigma,
+    sfftNote:
+      r.sfft?.error ??
+      `flux ratio ${r.sfft?.result?.fluxRatio.toFixed(3)}, ${r.sfft?.sources.length} sources`,
     dmag,
     dmagSigma,
     correlation: pearson(a, b),
@@ -111,6 +135,8 @@ async function run(candid: string, c: Candidate): Promise<Outcome> {
     note: r.warnings.join('; '),
   };
 }
+
+const mag = (d: number, e: number) => (Number.isFinite(d) ? `${d.toFixed(2)} ± ${e.toFixed(2)}` : '—');
 
 function pearson(a: number[], b: number[]): number {
   const n = a.length;
@@ -139,21 +165,36 @@ describe('ZTF alert cutouts (real)', () => {
     outcomes.sort((p, q) => q.rb - p.rb);
     for (const o of outcomes) {
       console.error(
-        `# ${o.candid} rb ${o.rb.toFixed(2)}: ${o.found ? `found, Scorr ${o.scorr.toFixed(1)}` : 'missed'}; Δmag ${Number.isFinite(o.dmag) ? `${o.dmag.toFixed(2)} ± ${o.dmagSigma.toFixed(2)}` : '—'}; r(D, ZTF's D) ${o.correlation.toFixed(3)}; noise ratio ${o.noiseRatio.toFixed(2)}; flux ratio ${o.method}${o.note ? `; ${o.note}` : ''}`,
+        `# ${o.candid} rb ${o.rb.toFixed(2)}: ZOGY ${o.found ? `found, Scorr ${o.scorr.toFixed(1)}` : 'missed'}, Δmag ${mag(o.dmag, o.dmagSigma)}; SFFT ${o.sfftFound ? `found, S/N ${o.sfftScore.toFixed(1)}` : 'missed'}, Δmag ${mag(o.sfftDmag, o.sfftDmagSigma)} (${o.sfftNote}); r(D, ZTF's D) ${o.correlation.toFixed(3)}; noise ratio ${o.noiseRatio.toFixed(2)}; flux ratio ${o.method}${o.note ? `; ${o.note}` : ''}`,
       );
     }
     const real = outcomes.filter((o) => o.rb >= 0.5);
     const found = real.filter((o) => o.found);
-    const mags = found.filter((o) => Number.isFinite(o.dmag));
-    const within = mags.filter((o) => Math.abs(o.dmag) <= 3 * o.dmagSigma);
+    const sfftFound = real.filter((o) => o.sfftFound);
+    const either = real.filter((o) => o.found || o.sfftFound);
+    const within = (d: number[][]) => d.filter(([m, e]) => Number.isFinite(m) && Math.abs(m) <= 3 * e).length;
+    const mags = found.filter((o) => Number.isFinite(o.dmag)).map((o) => [o.dmag, o.dmagSigma]);
+    const sfftMags = sfftFound
+      .filter((o) => Number.isFinite(o.sfftDmag))
+      .map((o) => [o.sfftDmag, o.sfftDmagSigma]);
     const corr = real.map((o) => o.correlation).sort((p, q) => p - q);
     console.error(
-      `# rb ≥ 0.5: found ${found.length} of ${real.length}; magnitudes within 3σ of ZTF's ${within.length} of ${mags.length}; correlation with ZTF's difference median ${corr[corr.length >> 1].toFixed(3)}`,
+      `# rb ≥ 0.5: ZOGY found ${found.length} of ${real.length}, SFFT ${sfftFound.length}, either ${either.length}; magnitudes within 3σ of ZTF's: ZOGY ${within(mags)} of ${mags.length}, SFFT ${within(sfftMags)} of ${sfftMags.length}; correlation with ZTF's difference median ${corr[corr.length >> 1].toFixed(3)}`,
     );
     assert.equal(real.length, 7);
-    // A floor that today's code holds (4 of 7 were found with the flux ratio from the pixels,
-    // 1 before); the misses are reported above, with their reasons in the closing notes.
-    assert.ok(found.length >= 4, `found ${found.length} of 7`);
+    // Floors that today's code holds (ZOGY 4 of 7 with the flux ratio from the pixels, 1
+    // before; SFFT 5, among them the nuclear transient whose ring residual hides it from ZOGY
+    // with Gaussian PSFs and the variable star alone on its stamp; together 6). The misses are
+    // reported above, with their reasons in the notes.
+    assert.ok(found.length >= 4, `ZOGY found ${found.length} of 7`);
+    assert.ok(sfftFound.length >= 5, `SFFT found ${sfftFound.length} of 7`);
+    assert.ok(either.length >= 6, `found by either method ${either.length} of 7`);
+    // SFFT's kernel fit needs no PSF to be right: on postage stamps it keeps to a few
+    // sources, not the dozens a fit ringing at the stamp's edges would give.
+    for (const o of outcomes) {
+      const m = /(\d+) sources/.exec(o.sfftNote);
+      if (m) assert.ok(Number(m[1]) <= 12, `${o.candid}: SFFT ${o.sfftNote}`);
+    }
     // Our difference and ZTF's (both ZOGY) agree where the candidate is found.
     for (const o of found) assert.ok(o.correlation > 0.5, `${o.candid}: correlation ${o.correlation}`);
   });

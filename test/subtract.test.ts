@@ -214,8 +214,8 @@ describe('ZOGY on real DECam data', () => {
       const r: SubtractResult = await subtract(science, reference, { aligned: true });
       let peak = 0;
       for (let j = -2; j <= 2; j++)
-        for (let i = -2; i <= 2; i++) peak = Math.max(peak, r.zogy.scoreCorr[(128 + j) * 256 + 129 + i]);
-      const ours = features(r.zogy.scoreCorr, 7).filter((f) => Math.hypot(f.x - 128.9, f.y - 127.7) > 4);
+        for (let i = -2; i <= 2; i++) peak = Math.max(peak, r.zogy!.scoreCorr[(128 + j) * 256 + 129 + i]);
+      const ours = features(r.zogy!.scoreCorr, 7).filter((f) => Math.hypot(f.x - 128.9, f.y - 127.7) > 4);
       console.error(
         `# DECam science ${letters.length > 1 ? 'stack' : `frame ${letters}`} vs reference stack: transient Scorr ${peak.toFixed(1)}; other features ≥ 7σ ours ${ours.length} [${ours.map((f) => `(${f.x},${f.y}) ${f.peak.toFixed(0)}`).join(', ')}] vs SFFT ${sfftFeatures.length} [${sfftFeatures.map((f) => `(${f.x},${f.y}) ${f.peak.toFixed(0)}`).join(', ')}]`,
       );

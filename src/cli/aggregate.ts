@@ -54,7 +54,7 @@ async function aggregateRun(
   });
   const seconds = (performance.now() - t0) / 1000;
   process.stderr.write(
-    `rapid: ${s.registered} result records registered (${s.products} products, ${s.sources} sources) in ${seconds.toFixed(2)} s; ${s.missing} jobs without a result yet, ${s.stale} with one left by an earlier launch, ${s.unreadable} unreadable\n`,
+    `rapid: ${s.registered} result records registered (${s.products} products, ${s.sources} sources${s.sfftSources ? `, ${s.sfftSources} SFFT sources` : ''}) in ${seconds.toFixed(2)} s; ${s.missing} jobs without a result yet, ${s.stale} with one left by an earlier launch, ${s.unreadable} unreadable\n`,
   );
   const out = { ...s, seconds: Number(seconds.toFixed(3)) };
   if (json) printJson(out);

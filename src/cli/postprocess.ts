@@ -24,6 +24,11 @@ export function registerPostprocessCommands(program: Command): void {
         '--all-sources',
         'associate every source, not only those passing the vetting cuts (VETFLAGS = 0)',
       )
+      .option(
+        '--method <name>',
+        "whose difference-image sources become objects: 'zogy', 'sfft' or 'both'",
+        'zogy',
+      )
       .option('--executor <name>', 'local (run the jobs now) or none (only plan them)', 'local')
       .option('--jobs <n>', 'processes at once (default: every core)')
       .option('--json', 'print the summary as indented JSON (default: one line of JSON)')
@@ -37,6 +42,9 @@ export function registerPostprocessCommands(program: Command): void {
     const executor = String(opts.executor);
     if (executor !== 'local' && executor !== 'none')
       throw new UsageError(`--executor must be local or none, got '${executor}'`);
+    const method = String(opts.method);
+    if (method !== 'zogy' && method !== 'sfft' && method !== 'both')
+      throw new UsageError(`--method must be zogy, sfft or both, got '${method}'`);
     const concurrency = opts.jobs === undefined ? undefined : parseIndex(String(opts.jobs), '--jobs');
     if (concurrency === 0) throw new UsageError('--jobs must be at least 1');
     await withContext(opts, async (ctx) => {
@@ -45,6 +53,7 @@ export function registerPostprocessCommands(program: Command): void {
         runId: run === undefined ? undefined : await requireRun(ctx.db, run),
         radiusArcsec: radius,
         allSources: Boolean(opts.allSources),
+        method,
         executor,
         concurrency,
         store: ctx.store,

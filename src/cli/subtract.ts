@@ -1,13 +1,16 @@
-/** `rapid subtract`: ZOGY subtraction of a science image and a reference, with the difference catalog. */
+/**
+ * `rapid subtract`: ZOGY and/or SFFT subtraction of a science image and a reference, with the
+ * difference catalogs. Exit 4 when SFFT fails beside ZOGY (ZOGY's products are complete).
+ */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { exposureMetadata } from '../instrument/exposure.ts';
 import { loadImage, loadPsf } from '../pipeline/load.ts';
 import { subtractionProducts } from '../pipeline/products.ts';
-import { DEFAULT_SUBTRACT, type SubtractImage, subtract } from '../pipeline/subtract.ts';
+import { DEFAULT_SUBTRACT, type SubtractImage, subtract, subtractMethod } from '../pipeline/subtract.ts';
 import { sha256 } from '../store/store.ts';
-import { BadInputError, UsageError } from '../util/errors.ts';
+import { BadInputError, ExitCode, UsageError } from '../util/errors.ts';
 import { hasCelestialAxes, Wcs } from '../wcs/index.ts';
 import { parseNumber, printJson } from './options.ts';
 
@@ -25,7 +28,7 @@ export function registerSubtractCommands(program: Command): void {
   program
     .command('subtract')
     .description(
-      'subtract a reference from a science image with ZOGY; writes the difference products and catalog',
+      'subtract a reference from a science image with ZOGY and/or SFFT; writes the difference products and catalogs',
     )
     .requiredOption('--sci <file>', 'science image (FITS)')
     .requiredOption('--ref <file>', 'reference image (FITS)')
@@ -54,6 +57,27 @@ export function registerSubtractCommands(program: Command): void {
       '--cosmic-rays <mode>',
       "'search' the science image for cosmic rays, or 'none' when they were removed or flagged upstream (Roman's ramp fitting, a data-quality image)",
       DEFAULT_SUBTRACT.cosmicRays ? 'search' : 'none',
+    )
+    .option(
+      '--method <name>',
+      "'zogy', 'sfft' or 'both' (SFFT's products are named sfftdiffimage_*; exit 4 when SFFT fails beside ZOGY)",
+      DEFAULT_SUBTRACT.method,
+    )
+    .option(
+      '--sfft-mode <mode>',
+      "'cross' (both images cross-convolved with the other's PSF, then decorrelated; RAPID's --crossconv) or 'direct' (the reference convolved toward the science image)",
+      DEFAULT_SUBTRACT.sfft.mode,
+    )
+    .option('--kernel-half-width <px>', "SFFT's kernel half-width", String(DEFAULT_SUBTRACT.sfft.halfWidth))
+    .option(
+      '--kernel-order <n>',
+      "polynomial degree of SFFT's kernel variation over the image (0-2)",
+      String(DEFAULT_SUBTRACT.sfft.kernelOrder),
+    )
+    .option(
+      '--background-order <n>',
+      "polynomial degree of SFFT's differential background (0-2)",
+      String(DEFAULT_SUBTRACT.sfft.backgroundOrder),
     )
     .option('--json', 'print the QA summary as JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
@@ -92,6 +116,19 @@ export function registerSubtractCommands(program: Command): void {
       const crMode = String(opts.cosmicRays);
       if (crMode !== 'search' && crMode !== 'none')
         throw new UsageError(`--cosmic-rays must be 'search' or 'none', got '${crMode}'`);
+      const method = subtractMethod(String(opts.method));
+      const sfftMode = String(opts.sfftMode);
+      if (sfftMode !== 'cross' && sfftMode !== 'direct')
+        throw new UsageError(`--sfft-mode must be 'cross' or 'direct', got '${sfftMode}'`);
+      const order = (name: string, flag: string) => {
+        const v = parseNumber(String(opts[name]), flag);
+        if (!Number.isInteger(v) || v < 0 || v > 2)
+          throw new UsageError(`${flag} must be 0, 1 or 2, got ${v}`);
+        return v;
+      };
+      const halfWidth = parseNumber(String(opts.kernelHalfWidth), '--kernel-half-width');
+      if (!Number.isInteger(halfWidth) || halfWidth < 1 || halfWidth > 30)
+        throw new UsageError(`--kernel-half-width must be an integer from 1 to 30, got ${halfWidth}`);
       const timings: Record<string, number> = {};
       const result = await subtract(
         science,
@@ -103,6 +140,13 @@ export function registerSubtractCommands(program: Command): void {
           fluxRatio,
           detectThreshold: parseNumber(String(opts.threshold), '--threshold'),
           coverageThreshold: parseNumber(String(opts.coverageThreshold), '--coverage-threshold'),
+          method,
+          sfft: {
+            mode: sfftMode,
+            halfWidth,
+            kernelOrder: order('kernelOrder', '--kernel-order'),
+            backgroundOrder: order('backgroundOrder', '--background-order'),
+          },
         },
         async (name, fn) => {
           const t0 = performance.now();
@@ -131,11 +175,22 @@ export function registerSubtractCommands(program: Command): void {
         });
       }
       const summary = { qa: result.qa, warnings: result.warnings, timings, products: written };
+      const sfft = result.sfft;
       if (opts.json) printJson(summary);
       else {
-        console.log(
-          `${result.sources.length} difference sources (${result.qa.vettedSources} pass vetting); flux ratio ${Number(result.qa.fluxRatio).toFixed(4)} (${result.qa.fluxRatioMethod}); products in ${out}`,
-        );
+        if (result.zogy)
+          console.log(
+            `ZOGY: ${result.sources.length} difference sources (${result.qa.vettedSources} pass vetting); flux ratio ${Number(result.qa.fluxRatio).toFixed(4)} (${result.qa.fluxRatioMethod})`,
+          );
+        if (sfft?.result)
+          console.log(
+            `SFFT: ${sfft.sources.length} difference sources (${sfft.sources.filter((s) => s.vetFlags === 0).length} pass vetting); flux ratio ${sfft.result.fluxRatio.toFixed(4)} (kernel sum)`,
+          );
+        console.log(`products in ${out}`);
+      }
+      if (sfft?.error) {
+        console.error(`rapid: SFFT failed (exit 4; ZOGY's products are complete): ${sfft.error}`);
+        process.exitCode = ExitCode.SECONDARY_FAILED;
       }
     });
 }

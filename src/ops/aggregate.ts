@@ -49,7 +49,10 @@ export interface AggregateSummary {
   stale: number;
   unreadable: number;
   products: number;
+  /** ZOGY's difference-image sources registered (the primary catalog). */
   sources: number;
+  /** SFFT's, registered beside them (diff_sources.method = 'sfft'). */
+  sfftSources: number;
   batches: number;
 }
 
@@ -73,15 +76,23 @@ interface Loaded {
   job: PendingJob;
   result: ResultRecord;
   checksum: string;
-  sources: DiffCatalogRow[];
+  sources: (DiffCatalogRow & { method: SubtractionMethodName })[];
   forced: ForcedRow[];
 }
+
+/** The subtraction method whose catalog a registered source came from (diff_sources.method). */
+export type SubtractionMethodName = 'zogy' | 'sfft';
 
 /** The difference-image catalog among a job's products: by its kind, or by its file name. */
 export function isDiffCatalog(p: { kind: string; uri: string }): boolean {
   return (
     p.kind === 'diffcat' || p.kind === 'difference-catalog' || p.uri.endsWith(`/${SCIENCE_PRODUCTS.diffcat}`)
   );
+}
+
+/** SFFT's difference-image catalog among a job's products (science jobs that ran SFFT). */
+export function isSfftCatalog(p: { kind: string; uri: string }): boolean {
+  return p.kind === 'sfft_diffcat' || p.uri.endsWith(`/${SCIENCE_PRODUCTS.sfft_diffcat}`);
 }
 
 /**
@@ -112,6 +123,7 @@ export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateS
     unreadable: 0,
     products: 0,
     sources: 0,
+    sfftSources: 0,
     batches: 0,
   };
   const load = async (batch: PendingJob[]) =>
@@ -151,11 +163,15 @@ export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateS
             `${job.result_uri}: product ${outside.uri} is outside the store ${job.store_root}`,
             ExitCode.BAD_INPUT,
           );
-        let sources: DiffCatalogRow[] = [];
-        const cat = result.products.find(isDiffCatalog);
-        if (cat) {
+        const sources: Loaded['sources'] = [];
+        for (const [method, is] of [
+          ['zogy', isDiffCatalog],
+          ['sfft', isSfftCatalog],
+        ] as const) {
+          const cat = result.products.find(is);
+          if (!cat) continue;
           const catBytes = await o.stores.for(cat.uri).get(cat.uri, cat.checksum);
-          sources = decodeDiffCatalog(catBytes, cat.uri);
+          for (const row of decodeDiffCatalog(catBytes, cat.uri)) sources.push({ ...row, method });
         }
         let forced: ForcedRow[] = [];
         const fp = result.products.find((p) => p.kind === 'forced');
@@ -180,7 +196,11 @@ export async function aggregate(db: Db, o: AggregateOptions): Promise<AggregateS
       const registered = await registerBatch(db, ok);
       s.registered += registered.length;
       s.products += registered.reduce((n, l) => n + l.result.products.length, 0);
-      s.sources += registered.reduce((n, l) => n + l.sources.length, 0);
+      for (const l of registered)
+        for (const src of l.sources) {
+          if (src.method === 'sfft') s.sfftSources++;
+          else s.sources++;
+        }
     }
     s.batches++;
     o.onBatch?.({ done: Math.min(jobs.length, b + batchSize), total: jobs.length, registered: s.registered });
@@ -206,14 +226,14 @@ async function registerBatch(db: Db, loaded: Loaded[]): Promise<Loaded[]> {
     const ids = batch.map((l) => Number(l.job.id));
     const products = batch.flatMap((l) => l.result.products.map((p) => ({ job: Number(l.job.id), ...p })));
     const sources = batch.flatMap((l) => {
-      const seen = new Set<number>();
+      const seen = new Set<string>();
       return l.sources
         .filter(
           (src) =>
             Number.isFinite(src.ra) &&
             Number.isFinite(src.dec) &&
-            !seen.has(src.number) &&
-            seen.add(src.number),
+            !seen.has(`${src.method} ${src.number}`) &&
+            seen.add(`${src.method} ${src.number}`),
         )
         .map((src) => ({ l, src }));
     });
@@ -277,6 +297,7 @@ async function registerBatch(db: Db, loaded: Loaded[]): Promise<Loaded[]> {
         { name: 'job_id', type: 'int8', values: col((x) => Number(x.l.job.id)) },
         { name: 'image_id', type: 'int8', values: col((x) => x.l.job.image_id) },
         { name: 'refimage_id', type: 'int8', values: col((x) => x.l.job.refimage_id) },
+        { name: 'method', type: 'text', values: col((x) => x.src.method) },
         { name: 'number', type: 'int4', values: col((x) => x.src.number) },
         { name: 'x_image', type: 'float8', values: col((x) => num(x.src.x)) },
         { name: 'y_image', type: 'float8', values: col((x) => num(x.src.y)) },

@@ -59,6 +59,11 @@ export interface PostprocessOptions {
   radiusArcsec?: number;
   /** Associate every source, not only those that pass the vetting cuts. */
   allSources?: boolean;
+  /**
+   * Whose difference-image sources become objects (and their cutouts): ZOGY's (default), SFFT's,
+   * or both (one detection per method and image then).
+   */
+  method?: 'zogy' | 'sfft' | 'both';
   /** local (default) runs the forced-photometry jobs; none only plans them (status queued). */
   executor?: 'local' | 'none';
   concurrency?: number;
@@ -114,6 +119,11 @@ export async function resolveRun(db: Queryable, runId?: number): Promise<number>
   return Number(id);
 }
 
+/** diff_sources.method values of a --method choice. */
+function sourceMethods(method: PostprocessOptions['method']): string[] {
+  return method === 'both' ? ['zogy', 'sfft'] : [method ?? 'zogy'];
+}
+
 export async function postprocess(db: Db, o: PostprocessOptions): Promise<PostprocessSummary> {
   const radius = o.radiusArcsec ?? DEFAULT_MATCH_RADIUS;
   if (!(radius > 0 && radius <= 60))
@@ -124,6 +134,7 @@ export async function postprocess(db: Db, o: PostprocessOptions): Promise<Postpr
   const t1 = performance.now();
   const association = await associateRun(db, run, radius, {
     allSources: o.allSources ?? false,
+    methods: sourceMethods(o.method),
     namePrefix: o.namePrefix ?? 'RAPID',
   });
   const t2 = performance.now();
@@ -259,7 +270,7 @@ export async function associateRun(
   db: Db,
   runId: number,
   radiusArcsec: number,
-  o: { allSources: boolean; namePrefix: string },
+  o: { allSources: boolean; namePrefix: string; methods: string[] },
 ): Promise<PostprocessSummary['association']> {
   const nside = await runNside(db, runId);
   const shift = 2n * BigInt(Math.round(Math.log2(SOURCE_NSIDE / nside)));
@@ -267,8 +278,9 @@ export async function associateRun(
     `SELECT s.id, s.ra, s.dec, s.mjd, s.snr_psf, s.scorr_peak, s.hpix FROM diff_sources s
      JOIN run_jobs rj ON rj.job_id = s.job_id
      WHERE rj.run_id = $1 AND s.object_id IS NULL AND ($2 OR coalesce(s.vetflags, 0) = 0)
+       AND s.method = ANY($3::text[])
      ORDER BY s.id`,
-    [runId, o.allSources],
+    [runId, o.allSources, o.methods],
   );
   const tileOfSource = (s: { hpix: string | number }) => Number(BigInt(s.hpix) >> shift);
   const byTile = new Map<number, DetectionRow[]>();
@@ -498,8 +510,9 @@ async function forcedPhotometry(
     );
     const cutouts = await db.query<{ id: number; x: number; y: number }>(
       `SELECT id, x_image - 1 AS x, y_image - 1 AS y FROM diff_sources
-       WHERE job_id = $1 AND coalesce(vetflags, 0) = 0 AND x_image IS NOT NULL ORDER BY id`,
-      [j.job_id],
+       WHERE job_id = $1 AND coalesce(vetflags, 0) = 0 AND x_image IS NOT NULL AND method = ANY($2::text[])
+       ORDER BY id`,
+      [j.job_id, sourceMethods(o.method)],
     );
     if (objects.length === 0 && cutouts.length === 0) continue;
     const need = (name: string) => {

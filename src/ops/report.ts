@@ -56,14 +56,19 @@ export interface ReportSummary {
     p90Seconds: number | null;
     jobsPerHour: number | null;
   };
-  truth: {
-    images: number;
-    injected: number;
-    recovered: number;
-    falsePositives: number;
-    completenessByMag: { mag: number; injected: number; recovered: number; completeness: number }[];
-    mag50: number | null;
-  } | null;
+  /** ZOGY's catalogs against truth (the primary method). */
+  truth: TruthSummary | null;
+  /** SFFT's catalogs of the same jobs against the same truth, when SFFT ran. */
+  truthSfft: TruthSummary | null;
+}
+
+interface TruthSummary {
+  images: number;
+  injected: number;
+  recovered: number;
+  falsePositives: number;
+  completenessByMag: { mag: number; injected: number; recovered: number; completeness: number }[];
+  mag50: number | null;
 }
 
 interface ReportJobRow {
@@ -296,7 +301,8 @@ export async function writeReport(db: Db, o: ReportOptions): Promise<ReportSumma
   });
 
   // 5. Science quality against truth.
-  const truth = await truthQuality(db, jobs, o);
+  const truth = await truthQuality(db, jobs, o, 'zogy');
+  const truthSfft = await truthQuality(db, jobs, o, 'sfft');
   if (truth) {
     await add(
       'completeness',
@@ -358,23 +364,28 @@ export async function writeReport(db: Db, o: ReportOptions): Promise<ReportSumma
       p90Seconds: quantile(sorted, 0.9),
       jobsPerHour: span > 0 ? (ends.length / span) * 3600 : null,
     },
-    truth: truth
-      ? {
-          images: truth.images,
-          injected: truth.injected,
-          recovered: truth.recovered,
-          falsePositives: truth.falsePositives,
-          completenessByMag: truth.completenessByMag,
-          mag50: truth.mag50,
-        }
-      : null,
+    truth: truth ? truthSummary(truth) : null,
+    truthSfft: truthSfft && truthSfft.sources > 0 ? truthSummary(truthSfft) : null,
   };
   await atomicWrite(summary.index, indexHtml(summary));
   await atomicWrite(join(o.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
 }
 
+function truthSummary(t: TruthQuality): TruthSummary {
+  return {
+    images: t.images,
+    injected: t.injected,
+    recovered: t.recovered,
+    falsePositives: t.falsePositives,
+    completenessByMag: t.completenessByMag,
+    mag50: t.mag50,
+  };
+}
+
 interface TruthQuality {
+  /** The method's sources in the matched images (0: the method did not run). */
+  sources: number;
   images: number;
   injected: number;
   recovered: number;
@@ -388,6 +399,7 @@ async function truthQuality(
   db: Db,
   jobs: ReportJobRow[],
   o: ReportOptions,
+  method: 'zogy' | 'sfft',
 ): Promise<TruthQuality | undefined> {
   const radius = o.matchRadius ?? 2;
   const faint = o.faintLimit ?? 28;
@@ -408,6 +420,7 @@ async function truthQuality(
   const found: { mag: number; ok: boolean }[] = [];
   const perImage: { job: number; falsePositives: number }[] = [];
   let images = 0;
+  let total = 0;
   for (const j of science) {
     const sci = await truthOf(j.image_uri!);
     if (!sci) continue;
@@ -426,9 +439,10 @@ async function truthQuality(
       .map((r) => ({ ...r, dflux: r.flux - (refFlux.get(r.id) ?? 0) }))
       .filter((r) => Math.abs(r.dflux) > 0);
     const sources = await db.query<{ x: number; y: number }>(
-      'SELECT x_image - 1 AS x, y_image - 1 AS y FROM diff_sources WHERE job_id = $1',
-      [j.id],
+      'SELECT x_image - 1 AS x, y_image - 1 AS y FROM diff_sources WHERE job_id = $1 AND method = $2',
+      [j.id, method],
     );
+    total += sources.length;
     const w = j.width ?? Number.POSITIVE_INFINITY;
     const h = j.height ?? Number.POSITIVE_INFINITY;
     const near = (a: { x: number; y: number }, b: { x: number; y: number }) =>
@@ -459,6 +473,7 @@ async function truthQuality(
   let mag50: number | null = null;
   for (const c of completenessByMag) if (c.completeness >= 0.5) mag50 = c.mag;
   return {
+    sources: total,
     images,
     injected: found.length,
     recovered: found.filter((f) => f.ok).length,
@@ -518,6 +533,26 @@ function indexHtml(s: ReportSummary): string {
       ),
     );
     rows.push(row('false positives (all images)', s.truth.falsePositives));
+  }
+  const t = s.truth;
+  const u = s.truthSfft;
+  if (t && u) {
+    // The two methods side by side, on the same images and the same truth.
+    const pct = (q: TruthSummary) =>
+      q.injected ? ` (${((100 * q.recovered) / q.injected).toFixed(1)}%)` : '';
+    rows.push(
+      row(
+        'changed truth objects found: ZOGY | SFFT',
+        `${t.recovered} of ${t.injected}${pct(t)} | ${u.recovered} of ${u.injected}${pct(u)}`,
+      ),
+    );
+    rows.push(
+      row(
+        'faintest bin with ≥ 50% completeness (mag): ZOGY | SFFT',
+        `${t.mag50 === null ? '–' : t.mag50.toFixed(2)} | ${u.mag50 === null ? '–' : u.mag50.toFixed(2)}`,
+      ),
+    );
+    rows.push(row('false positives (all images): ZOGY | SFFT', `${t.falsePositives} | ${u.falsePositives}`));
   }
   const figs = s.figures
     .map(

@@ -25,7 +25,10 @@ export interface StatusReport {
   runs: number;
   jobs: { total: number; byStatus: Record<string, number>; byExitCode: Record<string, number> };
   products: number;
+  /** ZOGY's difference-image sources (the primary catalogs). */
   sources: number;
+  /** SFFT's, registered beside them. */
+  sfftSources: number;
 }
 
 /**
@@ -48,10 +51,12 @@ export async function status(db: Db, runId?: number): Promise<StatusReport> {
     runs: number;
     products: number;
     sources: number;
+    sfft_sources: number;
   }>(
     `SELECT (SELECT count(*) FROM images) AS images, (SELECT count(*) FROM refimages) AS refs,
        (SELECT count(*) FROM runs) AS runs, (SELECT count(*) FROM products) AS products,
-       (SELECT count(*) FROM diff_sources) AS sources`,
+       (SELECT count(*) FROM diff_sources WHERE method = 'zogy') AS sources,
+       (SELECT count(*) FROM diff_sources WHERE method = 'sfft') AS sfft_sources`,
   );
   const refStatus = await db.query<{ status: string; n: number }>(
     'SELECT status, count(*) AS n FROM refimages GROUP BY status ORDER BY status',
@@ -99,6 +104,7 @@ export async function status(db: Db, runId?: number): Promise<StatusReport> {
     jobs: { total, byStatus, byExitCode },
     products: Number(counts.products),
     sources: Number(counts.sources),
+    sfftSources: Number(counts.sfft_sources),
   };
 }
 
@@ -114,7 +120,9 @@ export function formatStatus(s: StatusReport): string {
         : ''
     }, runs ${s.runs}`,
   );
-  lines.push(`products ${s.products}, difference-image sources ${s.sources}`);
+  lines.push(
+    `products ${s.products}, difference-image sources ${s.sources}${s.sfftSources ? ` (ZOGY; SFFT ${s.sfftSources})` : ''}`,
+  );
   if (!s.run) {
     lines.push('no run yet (rapid launch --from … --to …)');
     return `${lines.join('\n')}\n`;

@@ -27,7 +27,7 @@ import type { ColumnContext, ColumnDef } from '../image/extract/columns.ts';
 import type { ParamRequest } from '../image/extract/config.ts';
 import type { Source } from '../image/extract/source.ts';
 import type { StarFit } from '../image/psf/index.ts';
-import type { TiledZogyResult } from '../image/zogy/tiles.ts';
+import type { PsfModel } from '../image/psf/model.ts';
 import type { Wcs } from '../wcs/index.ts';
 
 export const VetFlag = {
@@ -76,6 +76,25 @@ export interface VettedSource extends Source {
   vetFlags: number;
 }
 
+/**
+ * What a difference catalog is made from, whichever method made it (ZOGY: D, its σ, Scorr;
+ * SFFT: the decorrelated difference, its σ, its matched filter over σ).
+ */
+export interface DifferenceImages {
+  /** The difference in science units; NaN where masked. */
+  difference: Float32Array;
+  /** Its 1σ per pixel (background and source noise). */
+  differenceUncertainty: Float32Array;
+  /** The detection map, in units of its own σ (ZOGY's Scorr). */
+  scoreCorr: Float32Array;
+  /** Nonzero where the products are masked. */
+  mask: Uint8Array;
+  /** The difference image's PSF. */
+  differencePsfModel: PsfModel;
+  /** The difference's white-noise σ per pixel (science units): the PSF fit's weights. */
+  whiteNoise: number;
+}
+
 export interface VetOptions {
   zeroPoint?: number;
   wcs?: Wcs;
@@ -88,7 +107,7 @@ export interface VetOptions {
 /** Add the difference-catalog measurements and vetting flags to extracted sources. */
 export function vetSources(
   sources: Source[],
-  z: TiledZogyResult,
+  z: DifferenceImages,
   mask: Uint8Array,
   width: number,
   height: number,

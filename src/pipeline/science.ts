@@ -10,7 +10,7 @@ import { BadInputError, ExitCode } from '../util/errors.ts';
 import { Wcs } from '../wcs/index.ts';
 import { loadImage } from './load.ts';
 import { subtractionProducts } from './products.ts';
-import { DEFAULT_SUBTRACT, subtract } from './subtract.ts';
+import { DEFAULT_SFFT, DEFAULT_SUBTRACT, subtract } from './subtract.ts';
 import type { JobContext, JobOutcome, ObjectRef, PendingObjectRef, ScienceManifest } from './types.ts';
 import { SCIENCE_PRODUCTS } from './types.ts';
 
@@ -25,6 +25,16 @@ export const ScienceConfigSchema = z
     minMatches: z.number().int().positive().default(DEFAULT_SUBTRACT.minMatches),
     cosmicRays: z.boolean().default(DEFAULT_SUBTRACT.cosmicRays),
     fluxRatio: z.number().positive().optional(),
+    /** Science jobs run both methods, as RAPID does; ZOGY's catalog is the primary one. */
+    method: z.enum(['zogy', 'sfft', 'both']).default('both'),
+    sfft: z
+      .object({
+        mode: z.enum(['cross', 'direct']).default(DEFAULT_SFFT.mode),
+        halfWidth: z.number().int().min(1).max(30).default(DEFAULT_SFFT.halfWidth),
+        kernelOrder: z.number().int().min(0).max(2).default(DEFAULT_SFFT.kernelOrder),
+        backgroundOrder: z.number().int().min(0).max(2).default(DEFAULT_SFFT.backgroundOrder),
+      })
+      .default(DEFAULT_SFFT),
   })
   .passthrough();
 
@@ -88,6 +98,8 @@ export async function runScienceJob(manifest: ScienceManifest, ctx: JobContext):
       // The reference's PSF is the reference job's own estimate from its stars.
       checkPsf: false,
       fluxRatio: config.fluxRatio,
+      method: config.method,
+      sfft: config.sfft,
     },
     (name, fn) => ctx.step(name, fn),
   );
@@ -102,15 +114,23 @@ export async function runScienceJob(manifest: ScienceManifest, ctx: JobContext):
     qa[k] = typeof v === 'number' && !Number.isFinite(v) ? String(v) : v;
   qa.referenceInputs = manifest.reference.nInputs;
   const positive = result.sources.filter((s) => s.sign > 0).length;
+  const sfft = result.sfft;
+  if (sfft?.error) ctx.log.warn('SFFT failed; ZOGY products complete (exit 4)', { error: sfft.error });
   return {
-    exitCode: ExitCode.OK,
+    exitCode: sfft?.error ? ExitCode.SECONDARY_FAILED : ExitCode.OK,
     qa,
     counts: {
       sources: result.sources.length,
       positive,
       negative: result.sources.length - positive,
       vetted: result.sources.filter((s) => s.vetFlags === 0).length,
+      ...(sfft?.result
+        ? {
+            sfftSources: sfft.sources.length,
+            sfftVetted: sfft.sources.filter((s) => s.vetFlags === 0).length,
+          }
+        : {}),
     },
-    message: `${result.sources.length} difference sources (${positive} brighter), flux ratio ${result.match.fluxRatio.toFixed(4)} (${result.match.method})`,
+    message: `${result.sources.length} difference sources (${positive} brighter), flux ratio ${result.match.fluxRatio.toFixed(4)} (${result.match.method})${sfft?.result ? `; SFFT ${sfft.sources.length} sources, flux ratio ${sfft.result.fluxRatio.toFixed(4)}` : ''}${sfft?.error ? `; SFFT failed: ${sfft.error}` : ''}`,
   };
 }

@@ -30,16 +30,25 @@ import {
   type PsfEstimate,
   type StarFit,
 } from '../image/psf/index.ts';
+import { psfFromImage } from '../image/psf/io.ts';
 import type { PsfModel } from '../image/psf/model.ts';
 import { type ResampleKernelName, resample } from '../image/resample.ts';
+import { type SfftDifference, type SfftMode, sfftDifference } from '../image/sfft/difference.ts';
+import { SingularSfftError } from '../image/sfft/fit.ts';
 import { median, robustSigma } from '../image/stats.ts';
 import { sharedFloat32 } from '../image/workers.ts';
 import { type TiledZogyResult, zogyTiled } from '../image/zogy/tiles.ts';
 import { dilate } from '../image/zogy/zogy.ts';
 import { exposureMetadata, metadataKeys } from '../instrument/exposure.ts';
-import { BadInputError } from '../util/errors.ts';
+import { BadInputError, UsageError } from '../util/errors.ts';
 import type { Wcs } from '../wcs/index.ts';
-import { DEFAULT_VETTING, type VettedSource, type VettingConfig, vetSources } from './diffcat.ts';
+import {
+  DEFAULT_VETTING,
+  type DifferenceImages,
+  type VettedSource,
+  type VettingConfig,
+  vetSources,
+} from './diffcat.ts';
 
 export interface SubtractImage {
   /** Raw pixels (background included); NaN where there is no data. */
@@ -66,7 +75,31 @@ export interface SubtractImage {
   dataQuality?: ArrayLike<number>;
 }
 
+/** Which subtraction methods run: ZOGY, SFFT, or both (ZOGY then the primary one). */
+export type SubtractMethod = 'zogy' | 'sfft' | 'both';
+
+export interface SfftConfig {
+  /** 'cross' (RAPID's --crossconv: both images cross-convolved, then decorrelated) or 'direct'. */
+  mode: SfftMode;
+  /** Kernel half-width (RAPID: 9); at most a sixth of the image's smaller side is used. */
+  halfWidth: number;
+  /** Polynomial degrees of the kernel's and the background's variation (RAPID: 0, 0). */
+  kernelOrder: number;
+  backgroundOrder: number;
+}
+
+/** A method name from the command line or a manifest, checked. */
+export function subtractMethod(value: string): SubtractMethod {
+  if (value === 'zogy' || value === 'sfft' || value === 'both') return value;
+  throw new UsageError(`the subtraction method must be 'zogy', 'sfft' or 'both', got '${value}'`);
+}
+
+export const DEFAULT_SFFT: SfftConfig = { mode: 'cross', halfWidth: 9, kernelOrder: 0, backgroundOrder: 0 };
+
 export interface SubtractConfig {
+  /** Subtraction methods to run (default 'zogy'; science jobs run 'both'). */
+  method: SubtractMethod;
+  sfft: SfftConfig;
   /** The images share one pixel grid (cutouts without WCS). */
   aligned: boolean;
   /** Override of the science/reference flux ratio. */
@@ -104,6 +137,8 @@ export interface SubtractConfig {
 }
 
 export const DEFAULT_SUBTRACT: SubtractConfig = {
+  method: 'zogy',
+  sfft: DEFAULT_SFFT,
   aligned: false,
   coverageThreshold: 0.5,
   detectThreshold: 5,
@@ -122,7 +157,10 @@ export const DEFAULT_SUBTRACT: SubtractConfig = {
 export interface SubtractResult {
   width: number;
   height: number;
-  zogy: TiledZogyResult;
+  /** ZOGY's products; absent when only SFFT ran. */
+  zogy?: TiledZogyResult;
+  /** SFFT's products and catalog (or why it failed); absent when it did not run. */
+  sfft?: SfftOutcome;
   /**
    * The reference on the science grid (background included), its coverage and 1σ uncertainty
    * (the noise a PSF-sized filter sees, per pixel: correlated noise counted).
@@ -138,10 +176,19 @@ export interface SubtractResult {
   scienceStars: StarFit[];
   referenceStars: StarFit[];
   match: MatchResult;
+  /** The primary method's difference catalog: ZOGY's when it ran, SFFT's otherwise. */
   sources: VettedSource[];
   qa: Record<string, number | string>;
   /** What the subtraction had to assume (missing metadata, an assumed flux ratio), for the log. */
   warnings: string[];
+}
+
+export interface SfftOutcome {
+  /** The products; absent when the method failed (a singular system, no shared signal). */
+  result?: SfftDifference;
+  sources: VettedSource[];
+  /** Why SFFT failed: the job then exits 4 with ZOGY's products complete. */
+  error?: string;
 }
 
 export type StepRunner = <T>(name: string, fn: () => Promise<T> | T) => Promise<T>;
@@ -579,47 +626,104 @@ export async function subtract(
     return m;
   });
 
-  const zogy = await step('zogy', () =>
-    zogyTiled({
-      width,
-      height,
-      science: sciSub,
-      reference: refSub,
-      scienceVariance: variances.vn,
-      referenceVariance: variances.vr,
-      sciencePsf: psfs.science.psf,
-      referencePsf: psfs.reference.psf,
-      scienceSigma: sigmaN,
-      referenceSigma: sigmaR,
-      fluxRatio: match.fluxRatio,
-      astrometricSigma: [match.sigmaX, match.sigmaY],
-      referenceShift: [match.dx, match.dy],
-      mask,
-      tileSize: c.tileSize,
-      overlap: c.tileOverlap,
-    }),
-  );
+  const runZogy = c.method !== 'sfft';
+  const runSfft = c.method !== 'zogy';
+  const zogy = !runZogy
+    ? undefined
+    : await step('zogy', () =>
+        zogyTiled({
+          width,
+          height,
+          science: sciSub,
+          reference: refSub,
+          scienceVariance: variances.vn,
+          referenceVariance: variances.vr,
+          sciencePsf: psfs.science.psf,
+          referencePsf: psfs.reference.psf,
+          scienceSigma: sigmaN,
+          referenceSigma: sigmaR,
+          fluxRatio: match.fluxRatio,
+          astrometricSigma: [match.sigmaX, match.sigmaY],
+          referenceShift: [match.dx, match.dy],
+          mask,
+          tileSize: c.tileSize,
+          overlap: c.tileOverlap,
+        }),
+      );
+  const catalogOptions = (fluxRatio: number): CatalogOptions => ({
+    threshold: c.detectThreshold,
+    zeroPoint: sciZp,
+    wcs: science.wcs,
+    gain: sciGain,
+    referenceStars: stars.reference,
+    referenceZeroPoint: refZp,
+    fluxRatio,
+    vetting: c.vetting,
+  });
+  const zogySources = zogy
+    ? await step('catalog', () =>
+        differenceCatalog(
+          { ...zogy, whiteNoise: zogy.tiles[0]?.scale ?? 1 },
+          mask,
+          width,
+          height,
+          catalogOptions(match.fluxRatio),
+        ),
+      )
+    : [];
 
-  const sources = await step('catalog', () =>
-    differenceCatalog(zogy, mask, width, height, {
-      threshold: c.detectThreshold,
-      zeroPoint: sciZp,
-      wcs: science.wcs,
-      gain: sciGain,
-      referenceStars: stars.reference,
-      referenceZeroPoint: refZp,
-      fluxRatio: match.fluxRatio,
-      vetting: c.vetting,
-    }),
-  );
+  let sfft: SfftOutcome | undefined;
+  if (runSfft) {
+    sfft = await step('sfft', async () => {
+      const cx = Math.round(width / 2);
+      const cy = Math.round(height / 2);
+      // The kernel no wider than a sixth of the image: a cutout's few thousand pixels cannot
+      // constrain RAPID's 19² kernel, and would fit its noise.
+      const halfWidth = Math.max(
+        1,
+        Math.min(c.sfft.halfWidth, Math.floor((Math.min(width, height) / 6 - 1) / 2)),
+      );
+      try {
+        const result = await sfftDifference({
+          width,
+          height,
+          science: sciSub,
+          reference: refSub,
+          sciencePsf: psfs.science.psf.stamp(cx, cy),
+          referencePsf: psfs.reference.psf.stamp(cx, cy),
+          scienceSigma: sigmaN,
+          referenceSigma: sigmaR,
+          scienceVariance: variances.vn,
+          referenceVariance: variances.vr,
+          mask,
+          mode: c.sfft.mode,
+          fit: { halfWidth, kernelOrder: c.sfft.kernelOrder, backgroundOrder: c.sfft.backgroundOrder },
+        });
+        return { result, sources: [] };
+      } catch (err) {
+        // With ZOGY beside it, SFFT's failure is the method's (the job exits 4 with ZOGY's
+        // products); alone, it is the subtraction's.
+        if (!(err instanceof SingularSfftError) || !runZogy) throw err;
+        warnings.push(`SFFT failed: ${err.message}`);
+        return { sources: [], error: err.message };
+      }
+    });
+    const done = sfft.result;
+    if (done) {
+      sfft.sources = await step('sfft-catalog', () =>
+        differenceCatalog(sfftImages(done), done.mask, width, height, catalogOptions(done.fluxRatio)),
+      );
+    }
+  }
+  const sources = zogy ? zogySources : (sfft?.sources ?? []);
 
   let valid = 0;
   let sc = 0;
   const scorrValues: number[] = [];
   for (let i = 0; i < n; i++) {
-    if (!zogy.mask[i]) {
+    if (zogy ? !zogy.mask[i] : !sfft?.result?.mask[i]) {
       valid++;
-      if (i % 7 === 0) scorrValues.push(zogy.scoreCorr[i]);
+      if (i % 7 === 0) scorrValues.push((zogy?.scoreCorr ?? sfft?.result?.score)?.[i] ?? Number.NaN);
     }
     if (mask[i] & MaskBit.COSMIC_RAY) sc++;
   }
@@ -641,7 +745,7 @@ export async function subtract(
     referenceNoiseCorrelation: refFactor,
     scienceUncertaintyScale: noiseCorrelation.science.mapScale,
     referenceUncertaintyScale: noiseCorrelation.reference.mapScale,
-    fluxScale: zogy.fluxScale,
+    fluxScale: zogy?.fluxScale ?? Number.NaN,
     validFraction: valid / n,
     scorrStd: robustSigma(scorrValues),
     cosmicRayPixels: sc,
@@ -652,11 +756,30 @@ export async function subtract(
     sources: sources.length,
     positiveSources: sources.filter((s) => s.sign > 0).length,
     vettedSources: sources.filter((s) => s.vetFlags === 0).length,
+    method: c.method,
   };
+  if (sfft) {
+    const r = sfft.result;
+    Object.assign(qa, {
+      sfftStatus: sfft.error ? 'failed' : 'ok',
+      sfftFluxRatio: r?.fluxRatio ?? Number.NaN,
+      sfftNoise: r?.noise ?? Number.NaN,
+      sfftFittedPixels: r?.fit.fittedPixels ?? 0,
+      sfftRejectedPixels: r?.fit.rejectedPixels ?? 0,
+      sfftCondition: r?.fit.solution.condition ?? Number.NaN,
+      sfftHalfWidth: r?.fit.solution.halfWidth ?? Number.NaN,
+      sfftScoreStd: r
+        ? robustSigma(Array.from(r.score.filter((_, i) => i % 7 === 0 && Number.isFinite(r.score[i]))))
+        : Number.NaN,
+      sfftSources: sfft.sources.length,
+      sfftVettedSources: sfft.sources.filter((s) => s.vetFlags === 0).length,
+    });
+  }
   return {
     width,
     height,
     zogy,
+    sfft,
     referenceResampled: ref.data,
     referenceCoverage: ref.coverage,
     referenceUncertainty: Float32Array.from(variances.vr, (v) => Math.sqrt(v)),
@@ -688,7 +811,7 @@ export interface CatalogOptions {
  * its PSF (dual-image mode), then add the difference-image columns and vetting flags.
  */
 export function differenceCatalog(
-  z: TiledZogyResult,
+  z: DifferenceImages,
   mask: Uint8Array,
   width: number,
   height: number,
@@ -723,9 +846,21 @@ export function differenceCatalog(
       // Fit weights from the background noise alone (D's white noise, F_n/F_D): weights that
       // include source noise estimated from the data would bias fluxes low. The flux errors
       // are recomputed with the full variance afterwards (vetSources).
-      noise: z.tiles[0]?.scale ?? 1,
+      noise: z.whiteNoise,
       gain: 0,
     },
   );
   return vetSources(result.sources as Source[], z, mask, width, height, o);
+}
+
+/** SFFT's decorrelated difference as a catalog's input. */
+export function sfftImages(r: SfftDifference): DifferenceImages {
+  return {
+    difference: r.decorrelated,
+    differenceUncertainty: r.uncertainty,
+    scoreCorr: r.score,
+    mask: r.mask,
+    differencePsfModel: psfFromImage(r.psf, r.psfSide, r.psfSide),
+    whiteNoise: r.noise,
+  };
 }

@@ -234,6 +234,16 @@ export const SCIENCE_PRODUCTS = {
   diffcat_txt: 'diffimage_masked.txt',
   diffcat: 'diffimage_masked.cat.fits',
   scicat_txt: 'sciimage.cat.txt',
+  // SFFT's (when it ran; RAPID's names). Cross-convolution writes cconv, direct writes
+  // sfft_diffimage; both write the decorrelated difference, which the catalog measures.
+  sfft_diffimage: 'sfftdiffimage_masked.fits',
+  sfft_diffimage_cconv: 'sfftdiffimage_cconv_masked.fits',
+  sfft_diffimage_dconv: 'sfftdiffimage_dconv_masked.fits',
+  sfft_diffimage_uncert: 'sfftdiffimage_uncert_masked.fits',
+  sfft_diffpsf: 'sfftdiffpsf.fits',
+  sfft_soln: 'sfftsoln.fits',
+  sfft_diffcat_txt: 'sfftdiffimage_masked.txt',
+  sfft_diffcat: 'sfftdiffimage_masked.cat.fits',
 } as const;
 
 /** Product names of a reference job, under its reference prefix. */

@@ -4,9 +4,9 @@
  * artefacts: beyond `rejectSigma` times the pixel's expected residual noise, grown by
  * `rejectGrow` pixels) and fit again, until nothing new is rejected or `iterations` refits are
  * done. The expected noise is the images' variances when given (target's plus the convolved
- * image's times ΣK²), else the residual's robust σ on blank sky plus a tenth of the model,
- * so that the bright stars, which hold most of what the fit learns, are not rejected for
- * their photon noise. A singular or
+ * image's times ΣK²), else the residual's robust σ on blank sky, plus a tenth of the model
+ * either way, so that the bright stars and galaxies, which hold most of what the fit learns,
+ * are not rejected for their photon noise or for what a kernel cannot match. A singular or
  * ill-conditioned system is the method's failure (SingularSfftError), not a crash.
  */
 
@@ -15,8 +15,11 @@ import { fftBackend as defaultBackend, type FftBackend } from '../fft/index.ts';
 import { choleskySolve } from '../linalg.ts';
 import { regularSample, robustSigma } from '../stats.ts';
 import { kernelSide, monomials } from './basis.ts';
-import { backgroundImage, convolveWithSolution, type SfftSolution } from './kernel.ts';
+import { backgroundImage, convolveWithSolution, imageSpectrum, type SfftSolution } from './kernel.ts';
 import { sfftSystem } from './system.ts';
+
+/** The share of the model that rejection counts as its error (see the rejection below). */
+const MODEL_ERROR = 0.1;
 
 /** Above this the fit is not trusted (float64 leaves about 1e-3 relative precision then). */
 export const MAX_CONDITION = 1e13;
@@ -92,6 +95,8 @@ export async function fitSfft(
   const rejectSigma = o.rejectSigma ?? 5;
   const grow = o.rejectGrow ?? halfWidth;
   let rejected = 0;
+  // The model convolves the images as they are (masked pixels included) at every iteration.
+  const convolvedSpectrum = await imageSpectrum(convolved, width, height, halfWidth, backend);
   for (let iteration = 0; ; iteration++) {
     let fitted = 0;
     for (let i = 0; i < npix; i++) fitted += fit[i];
@@ -119,7 +124,7 @@ export async function fitSfft(
       condition,
     };
     // The model from the images as they are (masked pixels included): what a difference uses.
-    const model = await convolveWithSolution(convolved, width, height, solution, backend);
+    const model = await convolveWithSolution(convolvedSpectrum, width, height, solution, backend);
     const bg = backgroundImage(solution, width, height);
     for (let i = 0; i < npix; i++) model[i] += bg[i];
     const residual = new Float64Array(fitted);
@@ -165,10 +170,11 @@ export async function fitSfft(
     let any = false;
     for (let i = 0; i < npix; i++) {
       if (!fit[i]) continue;
+      // A tenth of the model on top of the noise either way: what the kernel cannot match on
+      // bright sources (PSF variations, sub-pixel registration) is not a change.
       const variance =
-        tv && cv && Number.isFinite(tv[i]) && Number.isFinite(cv[i])
-          ? tv[i] + k2 * cv[i]
-          : sigma * sigma + (0.1 * model[i]) ** 2;
+        (tv && cv && Number.isFinite(tv[i]) && Number.isFinite(cv[i]) ? tv[i] + k2 * cv[i] : sigma * sigma) +
+        (MODEL_ERROR * model[i]) ** 2;
       const r = target[i] - model[i];
       if (r * r > rejectSigma * rejectSigma * variance) {
         bad[i] = 1;

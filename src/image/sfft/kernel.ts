@@ -50,12 +50,38 @@ export function backgroundImage(s: SfftSolution, width: number, height: number):
   return out;
 }
 
+/** An image's spectrum, zero-padded for kernels of half-width up to `halfWidth`. */
+export interface ImageSpectrum {
+  spectrum: Float64Array;
+  pw: number;
+  ph: number;
+}
+
+/** The spectrum convolveWithSolution needs (computed once when the same image is convolved again). */
+export async function imageSpectrum(
+  image: ArrayLike<number>,
+  width: number,
+  height: number,
+  halfWidth: number,
+  backend: FftBackend,
+): Promise<ImageSpectrum> {
+  const pw = backend.goodSize(width + halfWidth + 1);
+  const ph = backend.goodSize(height + halfWidth + 1);
+  const padded = new Float64Array(pw * ph);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const val = image[y * width + x];
+      padded[y * pw + x] = Number.isFinite(val) ? val : 0;
+    }
+  return { spectrum: await backend.forward(padded, pw, ph), pw, ph };
+}
+
 /**
  * (image ⊗ K)(x) = Σ_k K_x(k) · image(x − k), K varying with x as the solution says; NaN pixels
  * count as zero. Float64, width×height.
  */
 export async function convolveWithSolution(
-  image: ArrayLike<number>,
+  image: ArrayLike<number> | ImageSpectrum,
   width: number,
   height: number,
   s: SfftSolution,
@@ -63,19 +89,12 @@ export async function convolveWithSolution(
 ): Promise<Float64Array> {
   const w = s.halfWidth;
   const side = kernelSide(w);
-  const pw = backend.goodSize(width + w + 1);
-  const ph = backend.goodSize(height + w + 1);
-  const padded = new Float64Array(pw * ph);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const val = image[y * width + x];
-      padded[y * pw + x] = Number.isFinite(val) ? val : 0;
-    }
-  const F = await backend.forward(padded, pw, ph);
+  const F = 'spectrum' in image ? image : await imageSpectrum(image, width, height, w, backend);
+  const { pw, ph } = F;
   const out = new Float64Array(width * height);
   const terms = monomials(s.kernelOrder);
   const kimg = new Float64Array(pw * ph);
-  const prod = new Float64Array(F.length);
+  const prod = new Float64Array(F.spectrum.length);
   const real = new Float64Array(pw * ph);
   for (let p = 0; p < terms.length; p++) {
     kimg.fill(0);
@@ -84,9 +103,10 @@ export async function convolveWithSolution(
       for (let i = -w; i <= w; i++)
         kimg[((j + ph) % ph) * pw + ((i + pw) % pw)] = s.kernel[p][(j + w) * side + i + w];
     const FK = await backend.forward(kimg, pw, ph);
-    for (let t = 0; t < F.length; t += 2) {
-      prod[t] = F[t] * FK[t] - F[t + 1] * FK[t + 1];
-      prod[t + 1] = F[t] * FK[t + 1] + F[t + 1] * FK[t];
+    const Fs = F.spectrum;
+    for (let t = 0; t < Fs.length; t += 2) {
+      prod[t] = Fs[t] * FK[t] - Fs[t + 1] * FK[t + 1];
+      prod[t + 1] = Fs[t] * FK[t + 1] + Fs[t + 1] * FK[t];
     }
     await backend.inverse(prod, pw, ph, real);
     const [a, b] = terms[p];

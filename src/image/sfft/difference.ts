@@ -1,0 +1,359 @@
+/**
+ * SFFT's difference image as RAPID makes it (Hu et al. 2022; RAPID's `--crossconv`):
+ *
+ * - cross-convolution (default): the science image convolved with the reference's PSF and the
+ *   reference with the science's, so both carry P_S ⊗ P_R; the kernel fitted between them
+ *   (then close to the flux ratio times δ, absorbing what the PSF models get wrong), and
+ *   D = S ⊗ P_R − K ⊗ R ⊗ P_S − B;
+ * - direct: D = S − K ⊗ R − B, the reference convolved toward the science image.
+ *
+ * Either way D's noise is coloured: its power at frequency k is
+ * N(k) = σ_S²|Â_S|² + σ_R²|Â_R|² with Â_S = P̂_R, Â_R = K̂ P̂_S (cross) or Â_S = 1, Â_R = K̂
+ * (direct). The decorrelation kernel Φ̂ = c / √N(k), c = √N(0), whitens it: D ⊗ Φ has white
+ * noise of σ c per pixel, a point source keeps its science-image flux (Φ̂(0) = 1), and its PSF
+ * is P_S ⊗ A_S ⊗ Φ. That decorrelated difference is the one measured; the detection map is its
+ * matched filter, in units of its own σ (from the per-pixel variances, so bright sources'
+ * photon noise counts).
+ *
+ * Pure numerics: images in, images out. The kernel fit is fit.ts's.
+ */
+import { fftBackend as defaultBackend, type FftBackend, multiplySpectra } from '../fft/index.ts';
+import { dilate } from '../zogy/zogy.ts';
+import { kernelSide, monomials } from './basis.ts';
+import { fitSfft, type SfftFit, type SfftFitOptions } from './fit.ts';
+import { backgroundImage, kernelAt } from './kernel.ts';
+
+export type SfftMode = 'cross' | 'direct';
+
+export interface SfftDifferenceInput {
+  width: number;
+  height: number;
+  /** Background-subtracted images on one grid; NaN where there is no data. */
+  science: ArrayLike<number>;
+  reference: ArrayLike<number>;
+  /** Centred PSF stamps (odd sides, unit sum) at the image centre. */
+  sciencePsf: Float32Array;
+  referencePsf: Float32Array;
+  /** White-noise σ per pixel of each image (its blank sky). */
+  scienceSigma: number;
+  referenceSigma: number;
+  /** Per-pixel variances (background and source noise); σ² everywhere when absent. */
+  scienceVariance?: ArrayLike<number>;
+  referenceVariance?: ArrayLike<number>;
+  /** Nonzero: not fitted, and not valid in the products (grown by `maskGrow`). */
+  mask?: Uint8Array;
+  /** Default 'cross', as RAPID runs it. */
+  mode?: SfftMode;
+  /** Masked pixels grow by this many pixels in the products (default: the PSFs' cores). */
+  maskGrow?: number;
+  fit?: Omit<SfftFitOptions, 'backend' | 'targetVariance' | 'convolvedVariance'>;
+  backend?: FftBackend;
+}
+
+export interface SfftDifference {
+  mode: SfftMode;
+  fit: SfftFit;
+  /** D before decorrelation (cross: S⊗P_R − K⊗R⊗P_S − B; direct: S − K⊗R − B); NaN where masked. */
+  difference: Float32Array;
+  /** D ⊗ Φ: white noise, science-image fluxes; NaN where masked. */
+  decorrelated: Float32Array;
+  /** Its 1σ per pixel (background and source noise). */
+  uncertainty: Float32Array;
+  /** PSF of the decorrelated difference: centred, odd side, unit sum. */
+  psf: Float32Array;
+  psfSide: number;
+  /** The decorrelated difference's matched filter over its σ (a point source's S/N at its peak). */
+  score: Float32Array;
+  /** 1 where a pixel is masked in the products. */
+  mask: Uint8Array;
+  /** σ per pixel of the decorrelated difference on blank sky: c = √N(0). */
+  noise: number;
+  /** ΣK at the image centre: the fitted science/reference flux ratio. */
+  fluxRatio: number;
+}
+
+const side = (k: ArrayLike<number>) => Math.round(Math.sqrt(k.length));
+
+/** A centred odd stamp's spectrum on a pw×ph grid (its centre at pixel (0, 0), so no phase). */
+async function centredSpectrum(
+  stamp: ArrayLike<number>,
+  pw: number,
+  ph: number,
+  backend: FftBackend,
+): Promise<Float64Array> {
+  const n = side(stamp);
+  const h = (n - 1) / 2;
+  const grid = new Float64Array(pw * ph);
+  for (let j = 0; j < n; j++)
+    for (let i = 0; i < n; i++) grid[((j - h + ph) % ph) * pw + ((i - h + pw) % pw)] += stamp[j * n + i];
+  return backend.forward(grid, pw, ph);
+}
+
+/** (a ⊗ b) of two centred odd stamps: a centred stamp of side na + nb − 1. */
+function convolveStamps(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
+  const na = side(a);
+  const nb = side(b);
+  const n = na + nb - 1;
+  const out = new Float64Array(n * n);
+  for (let ja = 0; ja < na; ja++)
+    for (let ia = 0; ia < na; ia++) {
+      const v = a[ja * na + ia];
+      if (v === 0) continue;
+      for (let jb = 0; jb < nb; jb++)
+        for (let ib = 0; ib < nb; ib++) out[(ja + jb) * n + ia + ib] += v * b[jb * nb + ib];
+    }
+  return out;
+}
+
+/**
+ * |Φ̂| on a pw×ph half spectrum, and c: Φ̂ = c/√N with N = σ_S²|Â_S|² + σ_R²|Â_R|². The
+ * decorrelation is real and even (no phase): the whitening, not a shift.
+ */
+function decorrelationSpectrum(
+  As: Float64Array | undefined,
+  Ar: Float64Array,
+  sigmaS: number,
+  sigmaR: number,
+): { phi: Float64Array; c: number } {
+  const m = Ar.length / 2;
+  const power = (spec: Float64Array | undefined, t: number) =>
+    spec ? spec[2 * t] ** 2 + spec[2 * t + 1] ** 2 : 1;
+  const N = new Float64Array(m);
+  for (let t = 0; t < m; t++) N[t] = sigmaS ** 2 * power(As, t) + sigmaR ** 2 * power(Ar, t);
+  const c = Math.sqrt(N[0]);
+  // Where both PSFs carry no power N vanishes and so does D's signal: a floor keeps Φ finite
+  // there without weighting frequencies D does not hold.
+  const floor = N[0] * 1e-12;
+  const phi = new Float64Array(m);
+  for (let t = 0; t < m; t++) phi[t] = c / Math.sqrt(Math.max(N[t], floor));
+  return { phi, c };
+}
+
+function scaleSpectrum(spec: Float64Array, by: Float64Array): void {
+  for (let t = 0; t < by.length; t++) {
+    spec[2 * t] *= by[t];
+    spec[2 * t + 1] *= by[t];
+  }
+}
+
+/** Fit the kernel and make SFFT's difference, its decorrelation, PSF, uncertainty and score. */
+export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDifference> {
+  const { width, height, sciencePsf, referencePsf } = input;
+  const n = width * height;
+  const mode = input.mode ?? 'cross';
+  const cross = mode === 'cross';
+  const backend = input.backend ?? defaultBackend();
+  const mask = input.mask ?? new Uint8Array(n);
+  const sVar = input.scienceVariance;
+  const rVar = input.referenceVariance;
+  const w = Math.max(1, Math.round(input.fit?.halfWidth ?? 9));
+  const reachOf = (k: Float32Array) => (side(k) - 1) / 2;
+  const psfReach = Math.max(reachOf(sciencePsf), reachOf(referencePsf));
+
+  // One zero-padded grid for every whole-image convolution (the PSFs', the kernel's and the
+  // decorrelation's reach: nothing wraps), and each image's spectrum computed once on it.
+  // Masked pixels are zero in both images.
+  const pw = backend.goodSize(width + side(sciencePsf) + side(referencePsf) + kernelSide(w));
+  const ph = backend.goodSize(height + side(sciencePsf) + side(referencePsf) + kernelSide(w));
+  const onGrid = (src: ArrayLike<number>) => {
+    const grid = new Float64Array(pw * ph);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const i = y * width + x;
+        const v = src[i];
+        grid[y * pw + x] = mask[i] || !Number.isFinite(v) ? 0 : v;
+      }
+    return grid;
+  };
+  const offGrid = (grid: ArrayLike<number>) => {
+    const out = new Float32Array(n);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) out[y * width + x] = grid[y * pw + x];
+    return out;
+  };
+  const inverse = async (spec: Float64Array, ...filters: Float64Array[]) => {
+    const out = spec.slice();
+    for (const f of filters) multiplySpectra(out, f);
+    return backend.inverse(out, pw, ph);
+  };
+  const sciSpec = await backend.forward(onGrid(input.science), pw, ph);
+  const refSpec = await backend.forward(onGrid(input.reference), pw, ph);
+  const ps = await centredSpectrum(sciencePsf, pw, ph, backend);
+  const pr = await centredSpectrum(referencePsf, pw, ph, backend);
+
+  // What the kernel is fitted between: S ⊗ P_R and R ⊗ P_S (cross), or S and R (direct).
+  const target = cross ? offGrid(await inverse(sciSpec, pr)) : offGrid(onGrid(input.science));
+  const convolved = cross ? offGrid(await inverse(refSpec, ps)) : offGrid(onGrid(input.reference));
+  // Their variances for the rejection of outliers: each pixel's variance times ΣP² (exact on
+  // blank sky; near a bright star's core it overstates the smoothed variance, so rejects less).
+  const sumSq = (k: Float32Array) => k.reduce((t, v) => t + v * v, 0);
+  const scaled = (v: ArrayLike<number> | undefined, by: number) =>
+    v ? Float32Array.from({ length: n }, (_, i) => v[i] * by) : undefined;
+  const targetVariance = scaled(sVar, cross ? sumSq(referencePsf) : 1);
+  const convolvedVariance = scaled(rVar, cross ? sumSq(sciencePsf) : 1);
+
+  // Not fitted: within the convolutions' reach of a masked pixel (zero-filled there, so the
+  // convolved images are darkened), and within the kernel's reach of the edge (the model takes
+  // the image as zero beyond it).
+  const invalid = new Uint8Array(n);
+  for (let i = 0; i < n; i++)
+    invalid[i] =
+      mask[i] || !Number.isFinite(input.science[i]) || !Number.isFinite(input.reference[i]) ? 1 : 0;
+  const nearMask = dilate(invalid, width, height, cross ? psfReach : 0);
+  const within = (x: number, y: number, m: number) => x < m || y < m || x >= width - m || y >= height - m;
+  const usable = new Uint8Array(n);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      usable[i] = !within(x, y, w) && !nearMask[i] ? 1 : 0;
+    }
+  const fit = await fitSfft(convolved, target, width, height, usable, {
+    ...input.fit,
+    halfWidth: w,
+    targetVariance,
+    convolvedVariance,
+    backend,
+  });
+  const K = kernelAt(fit.solution, (width - 1) / 2, (height - 1) / 2);
+  let fluxRatio = 0;
+  for (const v of K) fluxRatio += v;
+
+  // Products are valid away from masked pixels (grown by the PSF core) and the border.
+  const border = w + (cross ? psfReach : 0);
+  const grow = input.maskGrow ?? Math.ceil(Math.max(side(sciencePsf), side(referencePsf)) / 4);
+  const productMask = dilate(invalid, width, height, grow);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) if (within(x, y, border)) productMask[y * width + x] = 1;
+  const difference = new Float32Array(n);
+  for (let i = 0; i < n; i++) difference[i] = productMask[i] ? Number.NaN : target[i] - fit.model[i];
+
+  // Φ applied to the images themselves, not to D: D is smooth (both images low-passed by the
+  // PSFs), and Φ, which restores the high frequencies, would ring at every edge where a smooth
+  // D is cut (the masks, the border). White-noise images cut at an edge carry no such step:
+  // D ⊗ Φ = Φ A_S ⊗ S − Σ_p P_p(x)·(Φ K_p A'_R ⊗ R) − B, the kernel's slow variation taken
+  // outside the convolution (A'_R = P_S across, δ direct).
+  const kSpec = await centredSpectrum(K, pw, ph, backend);
+  const ar = kSpec.slice();
+  if (cross) multiplySpectra(ar, ps);
+  const { phi, c } = decorrelationSpectrum(
+    cross ? pr : undefined,
+    ar,
+    input.scienceSigma,
+    input.referenceSigma,
+  );
+  const phiSpec = new Float64Array(phi.length * 2);
+  for (let t = 0; t < phi.length; t++) phiSpec[2 * t] = phi[t];
+  const terms = monomials(fit.solution.kernelOrder);
+  const { frame } = fit.solution;
+  // D̂ ⊗ Φ as one spectrum when the kernel is constant (and the score is filtered from it).
+  let dSpec: Float64Array | undefined;
+  let dd: Float64Array;
+  if (terms.length === 1) {
+    dSpec = sciSpec.slice();
+    if (cross) multiplySpectra(dSpec, pr);
+    const refPart = refSpec.slice();
+    multiplySpectra(refPart, ar);
+    for (let t = 0; t < dSpec.length; t++) dSpec[t] = (dSpec[t] - refPart[t]) * phiSpec[t - (t & 1)];
+    dd = Float64Array.from(await backend.inverse(dSpec.slice(), pw, ph));
+  } else {
+    dd = Float64Array.from(await inverse(sciSpec, ...(cross ? [phiSpec, pr] : [phiSpec])));
+    for (let p = 0; p < terms.length; p++) {
+      const kp = await centredSpectrum(fit.solution.kernel[p], pw, ph, backend);
+      const part = await inverse(refSpec, ...(cross ? [phiSpec, kp, ps] : [phiSpec, kp]));
+      const [a, b] = terms[p];
+      for (let y = 0; y < height; y++) {
+        const v = ((y - frame.cy) / frame.scale) ** b;
+        for (let x = 0; x < width; x++)
+          dd[y * pw + x] -= ((x - frame.cx) / frame.scale) ** a * v * part[y * pw + x];
+      }
+    }
+  }
+  const bg = backgroundImage(fit.solution, width, height);
+  const decorrelated = new Float32Array(n);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      decorrelated[i] = productMask[i] ? Number.NaN : dd[y * pw + x] - bg[i];
+    }
+
+  // The decorrelated difference's PSF: P_S ⊗ A_S ⊗ Φ, on a grid large enough for its wings.
+  const psfSide = Math.min(
+    2 * Math.floor(Math.min(width, height) / 2) - 1,
+    side(sciencePsf) + side(referencePsf) - 1 + (cross ? 0 : 2 * Math.ceil(side(sciencePsf) / 4)),
+  );
+  const g = backend.goodSize(2 * psfSide);
+  const gk = await centredSpectrum(K, g, g, backend);
+  const gr = await centredSpectrum(referencePsf, g, g, backend);
+  if (cross) multiplySpectra(gk, await centredSpectrum(sciencePsf, g, g, backend));
+  const small = decorrelationSpectrum(cross ? gr : undefined, gk, input.scienceSigma, input.referenceSigma);
+  const source = cross ? convolveStamps(sciencePsf, referencePsf) : Float64Array.from(sciencePsf);
+  const pSpec = await centredSpectrum(source, g, g, backend);
+  scaleSpectrum(pSpec, small.phi);
+  const pGrid = await backend.inverse(pSpec, g, g);
+  const psf = new Float32Array(psfSide * psfSide);
+  const h = (psfSide - 1) / 2;
+  let sum = 0;
+  for (let j = 0; j < psfSide; j++)
+    for (let i = 0; i < psfSide; i++) {
+      const v = pGrid[((j - h + g) % g) * g + ((i - h + g) % g)];
+      psf[j * psfSide + i] = v;
+      sum += v;
+    }
+  for (let i = 0; i < psf.length; i++) psf[i] /= sum;
+
+  // Per-pixel variance of the decorrelated difference: the inputs' variances carried as on
+  // blank sky (σ_S² + r²σ_R² there, c² after whitening), so bright sources' photon noise counts.
+  const uncertainty = new Float32Array(n);
+  const sS2 = input.scienceSigma ** 2;
+  const sR2 = input.referenceSigma ** 2;
+  for (let i = 0; i < n; i++) {
+    if (productMask[i]) {
+      uncertainty[i] = Number.NaN;
+      continue;
+    }
+    const vs = sVar && Number.isFinite(sVar[i]) ? Math.max(sVar[i], sS2) : sS2;
+    const vr = rVar && Number.isFinite(rVar[i]) ? Math.max(rVar[i], sR2) : sR2;
+    uncertainty[i] = Math.sqrt(c * c + (vs - sS2) + fluxRatio ** 2 * (vr - sR2));
+  }
+
+  // Matched filter over its σ: (D_d ⊗ P_D↔) / √(U² ⊗ P_D²), both on the shared grid.
+  const flipped = psf.slice().reverse();
+  const pdSpec = await centredSpectrum(flipped, pw, ph, backend);
+  const num = dSpec
+    ? await inverse(dSpec, pdSpec)
+    : await inverse(await backend.forward(onGrid(decorrelated), pw, ph), pdSpec);
+  const u2 = new Float64Array(pw * ph);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const v = uncertainty[y * width + x];
+      u2[y * pw + x] = Number.isFinite(v) ? v * v : c * c;
+    }
+  const den = await inverse(
+    await backend.forward(u2, pw, ph),
+    await centredSpectrum(
+      psf.map((v) => v * v),
+      pw,
+      ph,
+      backend,
+    ),
+  );
+  const score = new Float32Array(n);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      score[i] = productMask[i] ? Number.NaN : num[y * pw + x] / Math.sqrt(den[y * pw + x]);
+    }
+
+  return {
+    mode,
+    fit,
+    difference,
+    decorrelated,
+    uncertainty,
+    psf,
+    psfSide,
+    score,
+    mask: productMask,
+    noise: c,
+    fluxRatio,
+  };
+}
