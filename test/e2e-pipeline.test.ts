@@ -43,7 +43,10 @@ async function pipeline(args: string[], env: NodeJS.ProcessEnv = {}) {
   assert.deepEqual(summary.jobs.byExitCode, { '0': 3 });
   const agg = await rapidAsync(['aggregate', '--json', ...args], { env });
   ok(agg, 'aggregate');
-  assert.equal(JSON.parse(agg.stdout).registered, 3);
+  const registered = JSON.parse(agg.stdout);
+  assert.equal(registered.registered, 3);
+  // Science jobs run ZOGY and SFFT: both catalogs are registered, each source with its method.
+  assert.ok(registered.sources > 0 && registered.sfftSources > 0, agg.stdout);
   const st = await rapidAsync(['status', '--json', ...args], { env });
   ok(st, 'status');
   const s = JSON.parse(st.stdout);
@@ -52,11 +55,15 @@ async function pipeline(args: string[], env: NodeJS.ProcessEnv = {}) {
   assert.equal(s.jobs.total, 3);
   assert.equal(s.jobs.byStatus.succeeded, 3);
   assert.ok(s.products >= 12);
+  assert.equal(s.sources, registered.sources);
+  assert.equal(s.sfftSources, registered.sfftSources);
   const out = join(root, `report-${Math.random().toString(36).slice(2)}`);
   const rep = await rapidAsync(['report', '--out', out, ...args], { env });
   ok(rep, 'report');
   const html = await readFile(join(out, 'index.html'), 'utf8');
   assert.match(html, /job-times\.png/);
+  // The two methods side by side against the simulation's truth.
+  assert.match(html, /changed truth objects found: ZOGY \| SFFT<\/th><td>\d+ of \d+/);
   // A second launch of the same range redoes nothing that succeeded.
   const again = await rapidAsync(['launch', '--from', '2028-09-16', '--to', '2028-09-30', ...args], { env });
   assert.equal(JSON.parse(again.stdout).jobs.alreadyDone, 3);
@@ -95,8 +102,21 @@ describe('end to end', () => {
       const store = openStore('s3://survey/ops', { endpoint: s3.endpoint });
       const keys: string[] = [];
       for await (const o of store.list('s3://survey/ops/refimages/')) keys.push(o.uri);
+      const all: string[] = [];
+      for await (const o of store.list('s3://survey/ops/')) all.push(o.uri);
       await store.close();
       assert.equal(keys.filter((k) => /refimage(_cov|_unc)?\.fits$/.test(k)).length, 3);
+      // SFFT's products, with RAPID's names, beside ZOGY's for each of the 2 science jobs.
+      for (const name of [
+        'sfftdiffimage_cconv_masked.fits',
+        'sfftdiffimage_dconv_masked.fits',
+        'sfftdiffimage_uncert_masked.fits',
+        'sfftdiffpsf.fits',
+        'sfftsoln.fits',
+        'sfftdiffimage_masked.txt',
+        'diffimage_masked.fits',
+      ])
+        assert.equal(all.filter((k) => k.endsWith(`/${name}`)).length, 2, name);
     } finally {
       await s3.close();
       await env.cleanup();

@@ -185,3 +185,77 @@ test('on S3: the manifest, products and result record live in the bucket', async
     await s3.close();
   }
 });
+
+test('a science job whose reference gives SFFT nothing to fit exits 4 with ZOGY’s products complete', async () => {
+  const { simulateSurvey } = await import('../src/sim/simulate.ts');
+  const { readFits, writeFits } = await import('../src/fits/index.ts');
+  const { gaussianKernel } = await import('../src/image/convolve.ts');
+  const { Random } = await import('../src/sim/random.ts');
+  const root = join(dir, 'store-sfft');
+  const sim = join(dir, 'sim-sfft');
+  const s = await simulateSurvey(sim, { epochs: 1, size: 256, starDensity: 30000, seed: 8, workers: 1 });
+  const sciPath = join(sim, s.images[0].file);
+  const sci = await readFits(sciPath);
+  const { width, height } = { width: 256, height: 256 };
+  // The reference: the science image's grid and header, holding pure noise.
+  const rnd = new Random(8, 'blank reference');
+  const noise = Float32Array.from({ length: width * height }, () => 3 * rnd.normal());
+  const files: Record<string, string> = {};
+  const write = async (
+    name: string,
+    data: Float32Array,
+    shape = [width, height],
+    header = sci.hdu(0).header,
+  ) => {
+    const path = join(dir, name);
+    await writeFits(path, [{ data, shape, header }]);
+    files[name] = path;
+    return { uri: path, checksum: sha256(await readFile(path)) };
+  };
+  const k = gaussianKernel(2.5, 8);
+  const m = manifest(
+    root,
+    9,
+    {
+      pipeline: 'science',
+      science: {
+        ...scienceInput(sciPath),
+        checksum: sha256(await readFile(sciPath)),
+        width,
+        height,
+        hdu: 1,
+        zeroPoint: 26,
+        gain: 1,
+      },
+      reference: {
+        referenceId: 1,
+        tile: 1,
+        nside: 512,
+        filter: 'F158',
+        version: 1,
+        image: await write('blank-ref.fits', noise),
+        coverage: await write('blank-cov.fits', new Float32Array(width * height).fill(3)),
+        uncertainty: await write('blank-unc.fits', new Float32Array(width * height).fill(3)),
+        psf: await write('blank-psf.fits', Float32Array.from(k.data), [k.width, k.height], undefined),
+        nInputs: 3,
+        maxInputMjd: 61990,
+        resultUri: '/r/result.json',
+      },
+    },
+    { fluxRatio: 1 },
+  );
+  const r = await runJob(await put(join(dir, 'm9.json'), m), { echo: false });
+  assert.equal(r.exitCode, 4, r.message);
+  assert.equal(r.result?.status, 'succeeded');
+  assert.match(r.message ?? '', /SFFT failed: SFFT: /);
+  const names = (r.result?.products ?? []).map((p) => p.uri.slice(p.uri.lastIndexOf('/') + 1));
+  for (const name of [
+    'diffimage_masked.fits',
+    'scorrimage_masked.fits',
+    'diffimage_masked.cat.fits',
+    'diffpsf.fits',
+  ])
+    assert.ok(names.includes(name), name);
+  assert.ok(!names.some((n) => n.startsWith('sfft')), names.join(' '));
+  assert.equal(r.result?.qa.sfftStatus, 'failed');
+});

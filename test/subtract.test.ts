@@ -295,6 +295,146 @@ describe('rapid subtract', () => {
     }
   });
 
+  test('--method both and sfft: SFFT’s products with RAPID’s names; exit 4 when SFFT fails beside ZOGY; bad options 64', async (t) => {
+    const out = join(dir, 'sfft-sim');
+    const s = await simulateSurvey(out, {
+      epochs: 2,
+      size: 384,
+      transientsPerImage: 20,
+      starDensity: 20000,
+      seed: 4,
+    });
+    const ref = join(out, s.images[0].file);
+    const sci = join(out, s.images[1].file);
+    const both = join(dir, 'sfft-both');
+    const r = rapid(['subtract', '--sci', sci, '--ref', ref, '--out', both, '--method', 'both', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    const sfftNames = [
+      'sfftdiffimage_cconv_masked.fits',
+      'sfftdiffimage_dconv_masked.fits',
+      'sfftdiffimage_uncert_masked.fits',
+      'sfftdiffpsf.fits',
+      'sfftsoln.fits',
+      'sfftdiffimage_masked.txt',
+      'sfftdiffimage_masked.cat.fits',
+    ];
+    for (const name of [...sfftNames, 'diffimage_masked.fits', 'diffimage_masked.txt'])
+      assert.ok(existsSync(join(both, name)), name);
+    assert.equal(summary.qa.sfftStatus, 'ok');
+    assert.ok(summary.qa.sfftSources > 0 && summary.qa.sources > 0);
+    // The solution's kernel sum is the fitted flux ratio, near the star-matched one.
+    const soln = await readFits(join(both, 'sfftsoln.fits'));
+    assert.ok(Math.abs(Number(soln.hdu(0).header.get('KSUM')) - summary.qa.sfftFluxRatio) < 1e-9);
+    assert.ok(
+      Math.abs(summary.qa.sfftFluxRatio / summary.qa.fluxRatio - 1) < 0.03,
+      JSON.stringify(summary.qa),
+    );
+    // The catalog has ZOGY's columns; the decorrelated difference's noise is its predicted σ.
+    const text = await readFile(join(both, 'sfftdiffimage_masked.txt'), 'utf8');
+    for (const col of ['NUMBER', 'ALPHA_J2000', 'FLUX_PSF', 'SNR_PSF', 'SCORR_PEAK', 'ISDIFFPOS', 'VETFLAGS'])
+      assert.match(text, new RegExp(`^#\\s+\\d+ ${col}\\s`, 'm'), col);
+    const dconv = await loadImage(join(both, 'sfftdiffimage_dconv_masked.fits'));
+    const sigma = robustSigma(Array.from(dconv.image.data).filter(Number.isFinite));
+    assert.ok(Math.abs(sigma / summary.qa.sfftNoise - 1) < 0.1, `σ ${sigma} for ${summary.qa.sfftNoise}`);
+    if (requireTool(t, 'fitsverify')) {
+      for (const name of sfftNames.filter((n) => n.endsWith('.fits'))) {
+        const v = spawnSync('fitsverify', ['-q', join(both, name)], { encoding: 'utf8' });
+        assert.match(v.stdout, /verification OK/, `${name}: ${v.stdout}`);
+      }
+    }
+    // SFFT alone, in direct mode: no ZOGY products; the difference is sfftdiffimage_masked.fits.
+    const alone = join(dir, 'sfft-alone');
+    const d = rapid([
+      'subtract',
+      '--sci',
+      sci,
+      '--ref',
+      ref,
+      '--out',
+      alone,
+      '--method',
+      'sfft',
+      '--sfft-mode',
+      'direct',
+    ]);
+    assert.equal(d.status, 0, d.stderr);
+    assert.ok(existsSync(join(alone, 'sfftdiffimage_masked.fits')));
+    assert.ok(!existsSync(join(alone, 'sfftdiffimage_cconv_masked.fits')));
+    assert.ok(!existsSync(join(alone, 'diffimage_masked.fits')));
+    assert.match(d.stdout, /^SFFT: \d+ difference sources/m);
+
+    // A reference of pure noise: SFFT has nothing to fit (exit 4), ZOGY's products are whole.
+    const img = await loadImage(sci);
+    const { width, height } = img.image;
+    const noise = new Float32Array(width * height);
+    for (let i = 0; i < noise.length; i++) noise[i] = 3 * Math.sin(i * 12.9898) * Math.cos(i * 78.233);
+    const blank = join(dir, 'blank.fits');
+    await writeFits(blank, [{ data: noise, shape: [width, height] }]);
+    const k = gaussianKernel(2.5, 8);
+    const psf = join(dir, 'gauss-psf.fits');
+    await writeFits(psf, [{ data: Float32Array.from(k.data), shape: [k.width, k.height] }]);
+    const failed = join(dir, 'sfft-failed');
+    const f = rapid([
+      'subtract',
+      '--sci',
+      sci,
+      '--ref',
+      blank,
+      '--aligned',
+      '--ref-psf',
+      psf,
+      '--flux-ratio',
+      '1',
+      '--method',
+      'both',
+      '--out',
+      failed,
+    ]);
+    assert.equal(f.status, 4, f.stderr);
+    assert.match(f.stderr, /SFFT failed \(exit 4; ZOGY's products are complete\)/);
+    assert.ok(
+      existsSync(join(failed, 'diffimage_masked.fits')) && existsSync(join(failed, 'diffimage_masked.txt')),
+    );
+    assert.ok(!existsSync(join(failed, 'sfftdiffimage_dconv_masked.fits')));
+    // SFFT alone on the same pair: its failure is the subtraction's (65), in one line.
+    const sfftAlone = rapid([
+      'subtract',
+      '--sci',
+      sci,
+      '--ref',
+      blank,
+      '--aligned',
+      '--ref-psf',
+      psf,
+      '--method',
+      'sfft',
+      '--out',
+      join(dir, 'sfft-alone-failed'),
+    ]);
+    assert.equal(sfftAlone.status, 65, sfftAlone.stderr);
+    assert.match(sfftAlone.stderr, /^rapid: SFFT: the images share no signal to match/m);
+    assert.equal(
+      sfftAlone.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('{') && !/warning/.test(l)).length,
+      1,
+      sfftAlone.stderr,
+    );
+    // Bad options: 64, one line each.
+    for (const bad of [
+      ['--method', 'hotpants'],
+      ['--sfft-mode', 'sideways'],
+      ['--kernel-half-width', '0'],
+      ['--kernel-order', '3'],
+    ]) {
+      const u = rapid(['subtract', '--sci', sci, '--ref', ref, '--out', join(dir, 'u'), ...bad]);
+      assert.equal(u.status, 64, `${bad.join(' ')}: ${u.stderr}`);
+      assert.equal(u.stderr.trim().split('\n').length, 1, u.stderr);
+    }
+  });
+
   test('bad input: no overlap, a bad PSF, a reference with no coverage (exit 65); missing file (66)', async () => {
     const out = join(dir, 'bad');
     const s = await simulateSurvey(out, { epochs: 1, tiles: 2, size: 256, seed: 5 });
