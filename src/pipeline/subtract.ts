@@ -23,6 +23,7 @@ import {
 } from '../image/match.ts';
 import { blankSkyMask, blankSkyMedian, correlatedNoiseFactor, pairedBlankSkyMask } from '../image/noise.ts';
 import { BroadenedPsf } from '../image/psf/broadened.ts';
+import { ConvolvedPsf } from '../image/psf/convolved.ts';
 import {
   comparePsfWithStars,
   estimatePsf,
@@ -30,7 +31,6 @@ import {
   type PsfEstimate,
   type StarFit,
 } from '../image/psf/index.ts';
-import { psfFromImage } from '../image/psf/io.ts';
 import type { PsfModel } from '../image/psf/model.ts';
 import { type ResampleKernelName, resample } from '../image/resample.ts';
 import { type SfftDifference, type SfftMode, sfftDifference } from '../image/sfft/difference.ts';
@@ -711,7 +711,13 @@ export async function subtract(
     const done = sfft.result;
     if (done) {
       sfft.sources = await step('sfft-catalog', () =>
-        differenceCatalog(sfftImages(done), done.mask, width, height, catalogOptions(done.fluxRatio)),
+        differenceCatalog(
+          sfftImages(done, psfs.science.psf),
+          done.mask,
+          width,
+          height,
+          catalogOptions(done.fluxRatio),
+        ),
       );
     }
   }
@@ -853,14 +859,17 @@ export function differenceCatalog(
   return vetSources(result.sources as Source[], z, mask, width, height, o);
 }
 
-/** SFFT's decorrelated difference as a catalog's input. */
-export function sfftImages(r: SfftDifference): DifferenceImages {
+/**
+ * SFFT's decorrelated difference as a catalog's input: its PSF is the science PSF (at each
+ * source's position and sub-pixel phase) convolved with the difference's transfer kernel.
+ */
+export function sfftImages(r: SfftDifference, sciencePsf: PsfModel): DifferenceImages {
   return {
     difference: r.decorrelated,
     differenceUncertainty: r.uncertainty,
     scoreCorr: r.score,
     mask: r.mask,
-    differencePsfModel: psfFromImage(r.psf, r.psfSide, r.psfSide),
+    differencePsfModel: new ConvolvedPsf(sciencePsf, r.transfer),
     whiteNoise: r.noise,
   };
 }

@@ -59,9 +59,15 @@ export interface SfftDifference {
   decorrelated: Float32Array;
   /** Its 1σ per pixel (background and source noise). */
   uncertainty: Float32Array;
-  /** PSF of the decorrelated difference: centred, odd side, unit sum. */
+  /** PSF of the decorrelated difference at the image centre: centred, odd side, unit sum. */
   psf: Float32Array;
   psfSide: number;
+  /**
+   * What the decorrelated difference does to a science-image source: P_R ⊗ Φ (cross) or Φ
+   * (direct), centred, unit sum; the difference's PSF at any position and sub-pixel phase is
+   * the science PSF's convolved with it.
+   */
+  transfer: Float32Array;
   /** The decorrelated difference's matched filter over its σ (a point source's S/N at its peak). */
   score: Float32Array;
   /** 1 where a pixel is masked in the products. */
@@ -299,6 +305,22 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
       sum += v;
     }
   for (let i = 0; i < psf.length; i++) psf[i] /= sum;
+  // The transfer kernel T (P_R ⊗ Φ or Φ) on the same small grid, cut to the reference PSF's
+  // side plus the kernel's (cross) or the kernel's (direct).
+  const tSpec = cross ? gr.slice() : new Float64Array(gr.length).map((_, t) => (t % 2 === 0 ? 1 : 0));
+  scaleSpectrum(tSpec, small.phi);
+  const tGrid = await backend.inverse(tSpec, g, g);
+  const tSide = Math.min(psfSide, cross ? side(referencePsf) + kernelSide(w) - 1 : kernelSide(w) + 2);
+  const transfer = new Float32Array(tSide * tSide);
+  const th = (tSide - 1) / 2;
+  let tSum = 0;
+  for (let j = 0; j < tSide; j++)
+    for (let i = 0; i < tSide; i++) {
+      const v = tGrid[((j - th + g) % g) * g + ((i - th + g) % g)];
+      transfer[j * tSide + i] = v;
+      tSum += v;
+    }
+  for (let i = 0; i < transfer.length; i++) transfer[i] /= tSum;
 
   // Per-pixel variance of the decorrelated difference: the inputs' variances carried as on
   // blank sky (σ_S² + r²σ_R² there, c² after whitening), so bright sources' photon noise counts.
@@ -351,6 +373,7 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
     uncertainty,
     psf,
     psfSide,
+    transfer,
     score,
     mask: productMask,
     noise: c,
