@@ -326,3 +326,53 @@ test('SFFT’s DECam example, decorrelated: the transient at the S/N of SFFT’s
   );
   assert.ok(Math.abs(ours / their - 1) < 0.05, `transient S/N ${ours} against SFFT's ${their}`);
 });
+
+test('a refit that takes rejected pixels out of the sums equals the sums made again with FFTs', async () => {
+  const { assembleSystem, removeFromCorrelations, sfftCorrelations } = await import(
+    '../src/image/sfft/system.ts'
+  );
+  const W = 40;
+  const H = 34;
+  const w = 2;
+  const rnd = random(11);
+  const R = Float64Array.from({ length: W * H }, () => gauss(rnd) + 1);
+  const S = Float64Array.from({ length: W * H }, () => gauss(rnd));
+  const fit = new Uint8Array(W * H).fill(1);
+  for (const i of [3, 77, 500]) {
+    fit[i] = 0;
+    R[i] = 0;
+    S[i] = 0;
+  }
+  const input = {
+    width: W,
+    height: H,
+    convolved: R,
+    target: S,
+    fit,
+    halfWidth: w,
+    kernelOrder: 0,
+    backgroundOrder: 0,
+  };
+  const corr = await sfftCorrelations(input, fftBackend());
+  // Neighbours, an edge pixel, a corner and a block: pairs with both ends removed included.
+  const removed = [0, 1, W, 41, 42, 43, 600, 601, 640, 641, W * H - 1, 1000];
+  for (const j of removed) fit[j] = 2;
+  removeFromCorrelations(input, corr, removed);
+  for (const j of removed) {
+    fit[j] = 0;
+    R[j] = 0;
+    S[j] = 0;
+  }
+  const updated = assembleSystem(input, corr);
+  const fresh = assembleSystem(input, await sfftCorrelations(input, fftBackend()));
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < fresh.matrix.length; i++) {
+    worst = Math.max(worst, Math.abs(updated.matrix[i] - fresh.matrix[i]));
+    scale = Math.max(scale, Math.abs(fresh.matrix[i]));
+  }
+  for (let i = 0; i < fresh.rhs.length; i++) worst = Math.max(worst, Math.abs(updated.rhs[i] - fresh.rhs[i]));
+  assert.ok(worst < 1e-9 * scale, `largest difference ${worst} (scale ${scale})`);
+  assert.equal(updated.fittedPixels, fresh.fittedPixels);
+  assert.ok(Math.abs(updated.targetSquares - fresh.targetSquares) < 1e-9 * fresh.targetSquares);
+});

@@ -15,6 +15,8 @@ import { defaultFftPool, type FftPool } from './pool.ts';
 import type { RealArray } from './real2d.ts';
 import { fftPlan } from './tasks.ts';
 
+import { sharedFloat64 } from '../workers.ts';
+
 export { sharedFloat32, sharedFloat64 } from '../workers.ts';
 export { ComplexFft, factorize, fastFftSize, goodFftSize, isSmooth } from './mixed-radix.ts';
 export { FftPool } from './pool.ts';
@@ -79,6 +81,21 @@ export function setFftBackend(backend: FftBackend): FftBackend {
   const previous = fftBackend();
   current = backend;
   return previous;
+}
+
+/**
+ * A float64 work buffer for a backend's transforms: shared memory when its threads read it in
+ * place (no copy per transform), a plain array otherwise.
+ */
+export function workBuffer(backend: FftBackend, length: number): Float64Array {
+  return backend.sharedMemory ? sharedFloat64(length) : new Float64Array(length);
+}
+
+/** A copy of `a` in a work buffer (a spectrum to filter and transform back). */
+export function workCopy(backend: FftBackend, a: Float64Array): Float64Array {
+  const out = workBuffer(backend, a.length);
+  out.set(a);
+  return out;
 }
 
 /** Multiply half spectrum a by b in place (a ← a·b), both interleaved complex. */

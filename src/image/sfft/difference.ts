@@ -17,7 +17,13 @@
  *
  * Pure numerics: images in, images out. The kernel fit is fit.ts's.
  */
-import { fftBackend as defaultBackend, type FftBackend, multiplySpectra } from '../fft/index.ts';
+import {
+  fftBackend as defaultBackend,
+  type FftBackend,
+  multiplySpectra,
+  workBuffer,
+  workCopy,
+} from '../fft/index.ts';
 import { dilate } from '../zogy/zogy.ts';
 import { kernelSide, monomials } from './basis.ts';
 import { fitSfft, type SfftFit, type SfftFitOptions } from './fit.ts';
@@ -89,7 +95,7 @@ async function centredSpectrum(
 ): Promise<Float64Array> {
   const n = side(stamp);
   const h = (n - 1) / 2;
-  const grid = new Float64Array(pw * ph);
+  const grid = workBuffer(backend, pw * ph);
   for (let j = 0; j < n; j++)
     for (let i = 0; i < n; i++) grid[((j - h + ph) % ph) * pw + ((i - h + pw) % pw)] += stamp[j * n + i];
   return backend.forward(grid, pw, ph);
@@ -142,6 +148,38 @@ function scaleSpectrum(spec: Float64Array, by: Float64Array): void {
   }
 }
 
+/**
+ * The central square of a centred odd stamp holding `share` of Σ|value| (its reach: a PSF
+ * product convolved with it costs the square of its side), renormalised to the original sum.
+ */
+function cropToEnergy(stamp: Float32Array, share: number): Float32Array {
+  const n = side(stamp);
+  const h = (n - 1) / 2;
+  let total = 0;
+  let sum = 0;
+  for (const v of stamp) {
+    total += Math.abs(v);
+    sum += v;
+  }
+  let r = 1;
+  for (; r < h; r++) {
+    let inside = 0;
+    for (let j = h - r; j <= h + r; j++)
+      for (let i = h - r; i <= h + r; i++) inside += Math.abs(stamp[j * n + i]);
+    if (inside >= share * total) break;
+  }
+  const m = 2 * r + 1;
+  const out = new Float32Array(m * m);
+  let kept = 0;
+  for (let j = 0; j < m; j++)
+    for (let i = 0; i < m; i++) {
+      out[j * m + i] = stamp[(h - r + j) * n + h - r + i];
+      kept += out[j * m + i];
+    }
+  for (let i = 0; i < out.length; i++) out[i] *= sum / kept;
+  return out;
+}
+
 /** Fit the kernel and make SFFT's difference, its decorrelation, PSF, uncertainty and score. */
 export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDifference> {
   const { width, height, sciencePsf, referencePsf } = input;
@@ -162,7 +200,7 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
   const pw = backend.goodSize(width + side(sciencePsf) + side(referencePsf) + kernelSide(w));
   const ph = backend.goodSize(height + side(sciencePsf) + side(referencePsf) + kernelSide(w));
   const onGrid = (src: ArrayLike<number>) => {
-    const grid = new Float64Array(pw * ph);
+    const grid = workBuffer(backend, pw * ph);
     for (let y = 0; y < height; y++)
       for (let x = 0; x < width; x++) {
         const i = y * width + x;
@@ -177,7 +215,7 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
     return out;
   };
   const inverse = async (spec: Float64Array, ...filters: Float64Array[]) => {
-    const out = spec.slice();
+    const out = workCopy(backend, spec);
     for (const f of filters) multiplySpectra(out, f);
     return backend.inverse(out, pw, ph);
   };
@@ -192,8 +230,12 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
   // Their variances for the rejection of outliers: each pixel's variance times ΣP² (exact on
   // blank sky; near a bright star's core it overstates the smoothed variance, so rejects less).
   const sumSq = (k: Float32Array) => k.reduce((t, v) => t + v * v, 0);
-  const scaled = (v: ArrayLike<number> | undefined, by: number) =>
-    v ? Float32Array.from({ length: n }, (_, i) => v[i] * by) : undefined;
+  const scaled = (v: ArrayLike<number> | undefined, by: number) => {
+    if (!v) return undefined;
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = v[i] * by;
+    return out;
+  };
   const targetVariance = scaled(sVar, cross ? sumSq(referencePsf) : 1);
   const convolvedVariance = scaled(rVar, cross ? sumSq(sciencePsf) : 1);
 
@@ -246,21 +288,27 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
     input.scienceSigma,
     input.referenceSigma,
   );
-  const phiSpec = new Float64Array(phi.length * 2);
-  for (let t = 0; t < phi.length; t++) phiSpec[2 * t] = phi[t];
   const terms = monomials(fit.solution.kernelOrder);
   const { frame } = fit.solution;
   // D̂ ⊗ Φ as one spectrum when the kernel is constant (and the score is filtered from it).
   let dSpec: Float64Array | undefined;
   let dd: Float64Array;
   if (terms.length === 1) {
-    dSpec = sciSpec.slice();
-    if (cross) multiplySpectra(dSpec, pr);
-    const refPart = refSpec.slice();
-    multiplySpectra(refPart, ar);
-    for (let t = 0; t < dSpec.length; t++) dSpec[t] = (dSpec[t] - refPart[t]) * phiSpec[t - (t & 1)];
-    dd = Float64Array.from(await backend.inverse(dSpec.slice(), pw, ph));
+    // Φ·(Â_S Ŝ − Â_R R̂) in one pass (Â_S = P̂_R across, 1 direct).
+    dSpec = workBuffer(backend, sciSpec.length);
+    for (let t = 0; t < dSpec.length; t += 2) {
+      const sr = sciSpec[t];
+      const si = sciSpec[t + 1];
+      const ar0 = cross ? pr[t] : 1;
+      const ai0 = cross ? pr[t + 1] : 0;
+      const f = phi[t >> 1];
+      dSpec[t] = f * (ar0 * sr - ai0 * si - (ar[t] * refSpec[t] - ar[t + 1] * refSpec[t + 1]));
+      dSpec[t + 1] = f * (ar0 * si + ai0 * sr - (ar[t] * refSpec[t + 1] + ar[t + 1] * refSpec[t]));
+    }
+    dd = Float64Array.from(await backend.inverse(workCopy(backend, dSpec), pw, ph));
   } else {
+    const phiSpec = new Float64Array(phi.length * 2);
+    for (let t = 0; t < phi.length; t++) phiSpec[2 * t] = phi[t];
     dd = Float64Array.from(await inverse(sciSpec, ...(cross ? [phiSpec, pr] : [phiSpec])));
     for (let p = 0; p < terms.length; p++) {
       const kp = await centredSpectrum(fit.solution.kernel[p], pw, ph, backend);
@@ -321,6 +369,7 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
       tSum += v;
     }
   for (let i = 0; i < transfer.length; i++) transfer[i] /= tSum;
+  const compact = cropToEnergy(transfer, 0.999);
 
   // Per-pixel variance of the decorrelated difference: the inputs' variances carried as on
   // blank sky (σ_S² + r²σ_R² there, c² after whitening), so bright sources' photon noise counts.
@@ -340,10 +389,12 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
   // Matched filter over its σ: (D_d ⊗ P_D↔) / √(U² ⊗ P_D²), both on the shared grid.
   const flipped = psf.slice().reverse();
   const pdSpec = await centredSpectrum(flipped, pw, ph, backend);
+  // (D̂ is not needed after this: filtered in place.)
+  if (dSpec) multiplySpectra(dSpec, pdSpec);
   const num = dSpec
-    ? await inverse(dSpec, pdSpec)
+    ? await backend.inverse(dSpec, pw, ph)
     : await inverse(await backend.forward(onGrid(decorrelated), pw, ph), pdSpec);
-  const u2 = new Float64Array(pw * ph);
+  const u2 = workBuffer(backend, pw * ph);
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) {
       const v = uncertainty[y * width + x];
@@ -373,7 +424,7 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
     uncertainty,
     psf,
     psfSide,
-    transfer,
+    transfer: compact,
     score,
     mask: productMask,
     noise: c,

@@ -16,7 +16,7 @@ import { choleskySolve } from '../linalg.ts';
 import { regularSample, robustSigma } from '../stats.ts';
 import { kernelSide, monomials } from './basis.ts';
 import { backgroundImage, convolveWithSolution, imageSpectrum, type SfftSolution } from './kernel.ts';
-import { sfftSystem } from './system.ts';
+import { assembleSystem, removeFromCorrelations, type SfftCorrelations, sfftCorrelations } from './system.ts';
 
 /** The share of the model that rejection counts as its error (see the rejection below). */
 const MODEL_ERROR = 0.1;
@@ -42,7 +42,7 @@ export interface SfftFitOptions {
   rejectSigma?: number;
   /** Rejected pixels grow by this many pixels (a changed source's wings go with its core). */
   rejectGrow?: number;
-  /** Refits after rejection, at most. */
+  /** Refits after rejection, at most (default 1: SFFT itself fits once, with masks made beforehand). */
   iterations?: number;
   /** Per-pixel variances of the target and of the convolved image, when known. */
   targetVariance?: ArrayLike<number>;
@@ -91,12 +91,26 @@ export async function fitSfft(
   }
   const unknowns =
     kernelSide(halfWidth) ** 2 * monomials(kernelOrder).length + monomials(backgroundOrder).length;
-  const maxIterations = o.iterations ?? 2;
+  const maxIterations = o.iterations ?? 1;
   const rejectSigma = o.rejectSigma ?? 5;
   const grow = o.rejectGrow ?? halfWidth;
   let rejected = 0;
   // The model convolves the images as they are (masked pixels included) at every iteration.
   const convolvedSpectrum = await imageSpectrum(convolved, width, height, halfWidth, backend);
+  const systemInput = {
+    width,
+    height,
+    convolved: R,
+    target: S,
+    fit,
+    halfWidth,
+    kernelOrder,
+    backgroundOrder,
+  };
+  // A constant kernel and background are refitted by taking the rejected pixels out of the
+  // sums (removeFromCorrelations); otherwise the sums are made again.
+  const incremental = kernelOrder === 0 && backgroundOrder === 0;
+  let corr: SfftCorrelations | undefined;
   for (let iteration = 0; ; iteration++) {
     let fitted = 0;
     for (let i = 0; i < npix; i++) fitted += fit[i];
@@ -104,10 +118,8 @@ export async function fitSfft(
       throw new SingularSfftError(
         `SFFT: ${fitted} usable pixels for ${unknowns} unknowns; too few to fit the kernel`,
       );
-    const sys = await sfftSystem(
-      { width, height, convolved: R, target: S, fit, halfWidth, kernelOrder, backgroundOrder },
-      backend,
-    );
+    if (!corr || !incremental) corr = await sfftCorrelations(systemInput, backend);
+    const sys = assembleSystem(systemInput, corr);
     const { x, condition } = choleskySolve(sys.matrix, sys.rhs, sys.n);
     if (!(condition < MAX_CONDITION))
       throw new SingularSfftError(
@@ -182,6 +194,7 @@ export async function fitSfft(
       }
     }
     if (!any) return done();
+    const removed: number[] = [];
     for (let y = 0; y < height; y++)
       for (let xx = 0; xx < width; xx++) {
         if (!bad[y * width + xx]) continue;
@@ -192,14 +205,19 @@ export async function fitSfft(
             const xg = xx + dx;
             if (xg < 0 || xg >= width) continue;
             const j = yy * width + xg;
-            if (fit[j]) {
-              fit[j] = 0;
-              R[j] = 0;
-              S[j] = 0;
-              rejected++;
+            if (fit[j] === 1) {
+              fit[j] = 2;
+              removed.push(j);
             }
           }
         }
       }
+    if (incremental) removeFromCorrelations(systemInput, corr, removed);
+    for (const j of removed) {
+      fit[j] = 0;
+      R[j] = 0;
+      S[j] = 0;
+    }
+    rejected += removed.length;
   }
 }

@@ -4,7 +4,7 @@
  * convolution per kernel term, each weighted by its polynomial at the output pixel), and the
  * background. Images are taken as zero outside their edges, as in the fit.
  */
-import type { FftBackend } from '../fft/index.ts';
+import { type FftBackend, workBuffer } from '../fft/index.ts';
 import { kernelSide, monomials, type PolyFrame } from './basis.ts';
 
 export interface SfftSolution {
@@ -37,6 +37,7 @@ export function kernelAt(s: SfftSolution, x: number, y: number): Float64Array {
 /** The background at every pixel of a width×height image. */
 export function backgroundImage(s: SfftSolution, width: number, height: number): Float64Array {
   const out = new Float64Array(width * height);
+  if (s.backgroundOrder === 0) return out.fill(s.background[0]);
   const terms = monomials(s.backgroundOrder);
   for (let y = 0; y < height; y++) {
     const v = (y - s.frame.cy) / s.frame.scale;
@@ -67,7 +68,7 @@ export async function imageSpectrum(
 ): Promise<ImageSpectrum> {
   const pw = backend.goodSize(width + halfWidth + 1);
   const ph = backend.goodSize(height + halfWidth + 1);
-  const padded = new Float64Array(pw * ph);
+  const padded = workBuffer(backend, pw * ph);
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) {
       const val = image[y * width + x];
@@ -93,9 +94,9 @@ export async function convolveWithSolution(
   const { pw, ph } = F;
   const out = new Float64Array(width * height);
   const terms = monomials(s.kernelOrder);
-  const kimg = new Float64Array(pw * ph);
-  const prod = new Float64Array(F.spectrum.length);
-  const real = new Float64Array(pw * ph);
+  const kimg = workBuffer(backend, pw * ph);
+  const prod = workBuffer(backend, F.spectrum.length);
+  const real = workBuffer(backend, pw * ph);
   for (let p = 0; p < terms.length; p++) {
     kimg.fill(0);
     // Offset (i, j) sits at pixel (i mod pw, j mod ph): a convolution with it shifts by (i, j).

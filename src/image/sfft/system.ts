@@ -15,7 +15,7 @@
  * or outside the image) are zero in both images, as in SFFT's sparse-field preprocessing: there
  * both sides of the fit vanish, so they do not pull the kernel.
  */
-import type { FftBackend } from '../fft/index.ts';
+import { type FftBackend, workBuffer } from '../fft/index.ts';
 import { binomials, kernelSide, monomialIndex, monomials, type PolyFrame, polyFrame } from './basis.ts';
 
 export interface SfftSystemInput {
@@ -82,15 +82,38 @@ async function correlationLags(
   return out;
 }
 
+/**
+ * The sums the normal equations are made of: G_m(d), H_m(k), E_m(k) (lags of monomial-weighted
+ * correlations) and the fitted region's moments.
+ */
+export interface SfftCorrelations {
+  frame: PolyFrame;
+  G: Float64Array[];
+  H: Float64Array[];
+  E: Float64Array[];
+  mom: Float64Array;
+  momS: Float64Array;
+  targetSquares: number;
+  fittedPixels: number;
+}
+
 /** Assemble the normal equations N·θ = b of the fit (float64). */
 export async function sfftSystem(input: SfftSystemInput, backend: FftBackend): Promise<SfftSystem> {
+  return assembleSystem(input, await sfftCorrelations(input, backend));
+}
+
+/** The correlations of the fit's images, with FFTs. */
+export async function sfftCorrelations(
+  input: SfftSystemInput,
+  backend: FftBackend,
+): Promise<SfftCorrelations> {
   const { width: W, height: H, halfWidth: w, kernelOrder: DK, backgroundOrder: DB } = input;
   const frame = polyFrame(W, H);
   const pw = backend.goodSize(W + 2 * w + 1);
   const ph = backend.goodSize(H + 2 * w + 1);
   const size = pw * ph;
   const pad = (f: (x: number, y: number, i: number) => number): Float64Array => {
-    const out = new Float64Array(size);
+    const out = workBuffer(backend, size);
     for (let y = 0; y < H; y++)
       for (let x = 0; x < W; x++) {
         const i = y * W + x;
@@ -106,8 +129,8 @@ export async function sfftSystem(input: SfftSystemInput, backend: FftBackend): P
   const spectrum = (img: Float64Array) => backend.forward(img, pw, ph);
   const FR = await spectrum(pad((_x, _y, i) => R[i]));
   const FS = await spectrum(pad((_x, _y, i) => S[i]));
-  const scratch = new Float64Array(FR.length);
-  const real = new Float64Array(size);
+  const scratch = workBuffer(backend, FR.length);
+  const real = workBuffer(backend, size);
 
   // G_m(d) = Σ_y u^a v^b R(y) R(y + d), |d| ≤ 2w, for monomials of degree ≤ 2·DK;
   // H_m(k) = Σ_y u^a v^b R(y) S(y + k), |k| ≤ w, for degree ≤ DK.
@@ -121,7 +144,7 @@ export async function sfftSystem(input: SfftSystemInput, backend: FftBackend): P
   // E_m(k) = Σ_x u^a v^b(x) Ω(x) R(x − k), for degree ≤ DK + DB: kernel × background elements.
   const E: Float64Array[] = [];
   for (const [a, b] of monomials(DK + DB)) {
-    const Fm = await spectrum(pad((x, y) => u(x) ** a * v(y) ** b));
+    const Fm = await spectrum(pad(a === 0 && b === 0 ? () => 1 : (x, y) => u(x) ** a * v(y) ** b));
     E.push(await correlationLags(backend, FR, Fm, pw, ph, w, scratch, real));
   }
   // Moments of the fitted region: Σ u^a v^b Ω (degree ≤ 2·DB) and Σ u^a v^b Ω S (degree ≤ DB).
@@ -136,6 +159,11 @@ export async function sfftSystem(input: SfftSystemInput, backend: FftBackend): P
       if (!input.fit[i]) continue;
       fittedPixels++;
       targetSquares += S[i] * S[i];
+      if (DB === 0) {
+        mom[0]++;
+        momS[0] += S[i];
+        continue;
+      }
       const ux = u(x);
       const vy = v(y);
       for (let m = 0; m < mono2.length; m++) {
@@ -144,7 +172,13 @@ export async function sfftSystem(input: SfftSystemInput, backend: FftBackend): P
         if (m < momS.length) momS[m] += t * S[i];
       }
     }
+  return { frame, G, H: Hc, E, mom, momS, targetSquares, fittedPixels };
+}
 
+/** The normal equations from the correlations. */
+export function assembleSystem(input: SfftSystemInput, corr: SfftCorrelations): SfftSystem {
+  const { halfWidth: w, kernelOrder: DK, backgroundOrder: DB } = input;
+  const { frame, G, H: Hc, E, mom, momS, targetSquares, fittedPixels } = corr;
   const side = kernelSide(w);
   const kTerms = monomials(DK);
   const bTerms = monomials(DB);
@@ -198,4 +232,69 @@ export async function sfftSystem(input: SfftSystemInput, backend: FftBackend): P
   // Mirror the lower triangle.
   for (let r = 0; r < n; r++) for (let c = 0; c < r; c++) N[c * n + r] = N[r * n + c];
   return { n, matrix: N, rhs, frame, targetSquares, fittedPixels };
+}
+
+/**
+ * Take pixels out of the fit without new FFTs (constant kernel and background only): each
+ * correlation loses the products that involve a removed pixel, counted once (inclusion–
+ * exclusion over pairs with both ends removed). `input` holds the images and fit flags as they
+ * were before the removal; `removed` lists pixels still fitted there. O(removed × lags) where a
+ * refit by FFT costs six whole-image transforms. The caller then zeroes the pixels.
+ */
+export function removeFromCorrelations(
+  input: SfftSystemInput,
+  corr: SfftCorrelations,
+  removed: ArrayLike<number>,
+): void {
+  const { width: W, height: H, halfWidth: w, kernelOrder: DK, backgroundOrder: DB } = input;
+  if (DK !== 0 || DB !== 0)
+    throw new RangeError('removeFromCorrelations: constant kernel and background only');
+  const R = input.convolved;
+  const S = input.target;
+  const fit = input.fit;
+  const gone = new Uint8Array(W * H);
+  for (let t = 0; t < removed.length; t++) gone[removed[t]] = 1;
+  const G = corr.G[0];
+  const Hc = corr.H[0];
+  const E = corr.E[0];
+  const gSide = 4 * w + 1;
+  const side = kernelSide(w);
+  for (let t = 0; t < removed.length; t++) {
+    const q = removed[t];
+    if (!fit[q]) continue;
+    const qx = q % W;
+    const qy = (q - qx) / W;
+    const rq = R[q];
+    const sq = S[q];
+    corr.mom[0]--;
+    corr.momS[0] -= sq;
+    corr.targetSquares -= sq * sq;
+    corr.fittedPixels--;
+    for (let dy = -2 * w; dy <= 2 * w; dy++) {
+      const y = qy + dy;
+      if (y < 0 || y >= H) continue;
+      const near = dy >= -w && dy <= w;
+      for (let dx = -2 * w; dx <= 2 * w; dx++) {
+        const x = qx + dx;
+        if (x < 0 || x >= W) continue;
+        const o = y * W + x;
+        if (!fit[o]) continue;
+        // G(d) = Σ_y R(y)R(y+d): q as y (lag d) and as y+d (lag −d); a pair of two removed
+        // pixels is met twice from each end, so each end subtracts half of it.
+        const pair = rq * R[o] * (gone[o] ? 0.5 : 1);
+        G[(dy + 2 * w) * gSide + dx + 2 * w] -= pair;
+        G[(-dy + 2 * w) * gSide - dx + 2 * w] -= pair;
+        if (near && dx >= -w && dx <= w) {
+          const k = (dy + w) * side + dx + w;
+          const kr = (-dy + w) * side - dx + w;
+          // H(k) = Σ_y R(y)S(y+k): q as y, and q as y+k (R at q−k); E(k) = Σ_y R(y)Ω(y+k).
+          const half = gone[o] ? 0.5 : 1;
+          Hc[k] -= rq * S[o] * half;
+          Hc[kr] -= R[o] * sq * half;
+          E[k] -= rq * half;
+          E[kr] -= R[o] * half;
+        }
+      }
+    }
+  }
 }
