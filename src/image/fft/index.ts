@@ -99,7 +99,7 @@ export function workCopy(backend: FftBackend, a: Float64Array): Float64Array {
 }
 
 /** Multiply half spectrum a by b in place (a ← a·b), both interleaved complex. */
-export function multiplySpectra(a: Float64Array, b: Float64Array): void {
+export function multiplySpectra(a: Float64Array, b: Float64Array | Float32Array): void {
   for (let i = 0; i < a.length; i += 2) {
     const ar = a[i];
     const ai = a[i + 1];

@@ -58,7 +58,8 @@ export interface SfftDifferenceInput {
 
 export interface SfftDifference {
   mode: SfftMode;
-  fit: SfftFit;
+  /** The fit's solution and figures (its model and pixel flags are not kept). */
+  fit: Omit<SfftFit, 'model' | 'fitted'>;
   /** D before decorrelation (cross: S⊗P_R − K⊗R⊗P_S − B; direct: S − K⊗R − B); NaN where masked. */
   difference: Float32Array;
   /** D ⊗ Φ: white noise, science-image fluxes; NaN where masked. */
@@ -122,13 +123,13 @@ function convolveStamps(a: ArrayLike<number>, b: ArrayLike<number>): Float64Arra
  * decorrelation is real and even (no phase): the whitening, not a shift.
  */
 function decorrelationSpectrum(
-  As: Float64Array | undefined,
+  As: Float64Array | Float32Array | undefined,
   Ar: Float64Array,
   sigmaS: number,
   sigmaR: number,
 ): { phi: Float64Array; c: number } {
   const m = Ar.length / 2;
-  const power = (spec: Float64Array | undefined, t: number) =>
+  const power = (spec: Float64Array | Float32Array | undefined, t: number) =>
     spec ? spec[2 * t] ** 2 + spec[2 * t + 1] ** 2 : 1;
   const N = new Float64Array(m);
   for (let t = 0; t < m; t++) N[t] = sigmaS ** 2 * power(As, t) + sigmaR ** 2 * power(Ar, t);
@@ -214,31 +215,22 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
     for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) out[y * width + x] = grid[y * pw + x];
     return out;
   };
-  const inverse = async (spec: Float64Array, ...filters: Float64Array[]) => {
-    const out = workCopy(backend, spec);
+  const inverse = async (spec: Float64Array | Float32Array, ...filters: (Float64Array | Float32Array)[]) => {
+    const out = workBuffer(backend, spec.length);
+    out.set(spec);
     for (const f of filters) multiplySpectra(out, f);
     return backend.inverse(out, pw, ph);
   };
-  const sciSpec = await backend.forward(onGrid(input.science), pw, ph);
-  const refSpec = await backend.forward(onGrid(input.reference), pw, ph);
-  const ps = await centredSpectrum(sciencePsf, pw, ph, backend);
-  const pr = await centredSpectrum(referencePsf, pw, ph, backend);
+  // Kept in float32 until the decorrelation (half the memory; their rounding is far below
+  // the images' noise).
+  const sciSpec = Float32Array.from(await backend.forward(onGrid(input.science), pw, ph));
+  const refSpec = Float32Array.from(await backend.forward(onGrid(input.reference), pw, ph));
+  const ps = Float32Array.from(await centredSpectrum(sciencePsf, pw, ph, backend));
+  const pr = Float32Array.from(await centredSpectrum(referencePsf, pw, ph, backend));
 
   // What the kernel is fitted between: S ⊗ P_R and R ⊗ P_S (cross), or S and R (direct).
   const target = cross ? offGrid(await inverse(sciSpec, pr)) : offGrid(onGrid(input.science));
   const convolved = cross ? offGrid(await inverse(refSpec, ps)) : offGrid(onGrid(input.reference));
-  // Their variances for the rejection of outliers: each pixel's variance times ΣP² (exact on
-  // blank sky; near a bright star's core it overstates the smoothed variance, so rejects less).
-  const sumSq = (k: Float32Array) => k.reduce((t, v) => t + v * v, 0);
-  const scaled = (v: ArrayLike<number> | undefined, by: number) => {
-    if (!v) return undefined;
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = v[i] * by;
-    return out;
-  };
-  const targetVariance = scaled(sVar, cross ? sumSq(referencePsf) : 1);
-  const convolvedVariance = scaled(rVar, cross ? sumSq(sciencePsf) : 1);
-
   // Not fitted: within the convolutions' reach of a masked pixel (zero-filled there, so the
   // convolved images are darkened), and within the kernel's reach of the edge (the model takes
   // the image as zero beyond it).
@@ -246,41 +238,59 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
   for (let i = 0; i < n; i++)
     invalid[i] =
       mask[i] || !Number.isFinite(input.science[i]) || !Number.isFinite(input.reference[i]) ? 1 : 0;
-  const nearMask = dilate(invalid, width, height, cross ? psfReach : 0);
   const within = (x: number, y: number, m: number) => x < m || y < m || x >= width - m || y >= height - m;
-  const usable = new Uint8Array(n);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      usable[i] = !within(x, y, w) && !nearMask[i] ? 1 : 0;
-    }
-  const fit = await fitSfft(convolved, target, width, height, usable, {
-    ...input.fit,
-    halfWidth: w,
-    targetVariance,
-    convolvedVariance,
-    backend,
-  });
-  const K = kernelAt(fit.solution, (width - 1) / 2, (height - 1) / 2);
-  let fluxRatio = 0;
-  for (const v of K) fluxRatio += v;
-
   // Products are valid away from masked pixels (grown by the PSF core) and the border.
   const border = w + (cross ? psfReach : 0);
   const grow = input.maskGrow ?? Math.ceil(Math.max(side(sciencePsf), side(referencePsf)) / 4);
   const productMask = dilate(invalid, width, height, grow);
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) if (within(x, y, border)) productMask[y * width + x] = 1;
-  const difference = new Float32Array(n);
-  for (let i = 0; i < n; i++) difference[i] = productMask[i] ? Number.NaN : target[i] - fit.model[i];
+
+  // The fit in a scope of its own: its inputs (variances, fit flags) are freed when it ends.
+  const fitKernel = async () => {
+    // Their variances for the rejection of outliers: each pixel's variance times ΣP² (exact on
+    // blank sky; near a bright star's core it overstates the smoothed variance, so rejects less).
+    const sumSq = (k: Float32Array) => k.reduce((t, v) => t + v * v, 0);
+    const scaled = (v: ArrayLike<number> | undefined, by: number) => {
+      if (!v) return undefined;
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = v[i] * by;
+      return out;
+    };
+    const targetVariance = scaled(sVar, cross ? sumSq(referencePsf) : 1);
+    const convolvedVariance = scaled(rVar, cross ? sumSq(sciencePsf) : 1);
+
+    const nearMask = dilate(invalid, width, height, cross ? psfReach : 0);
+    const usable = new Uint8Array(n);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const i = y * width + x;
+        usable[i] = !within(x, y, w) && !nearMask[i] ? 1 : 0;
+      }
+    const fit = await fitSfft(convolved, target, width, height, usable, {
+      ...input.fit,
+      halfWidth: w,
+      targetVariance,
+      convolvedVariance,
+      backend,
+    });
+    // The model is needed only for the difference (and not kept: 134 MB at 4088²).
+    const { model, fitted: _fitted, ...summary } = fit;
+    const difference = new Float32Array(n);
+    for (let i = 0; i < n; i++) difference[i] = productMask[i] ? Number.NaN : target[i] - model[i];
+    return { fit: summary, difference };
+  };
+  const { fit, difference } = await fitKernel();
+  const K = kernelAt(fit.solution, (width - 1) / 2, (height - 1) / 2);
+  let fluxRatio = 0;
+  for (const v of K) fluxRatio += v;
 
   // Φ applied to the images themselves, not to D: D is smooth (both images low-passed by the
   // PSFs), and Φ, which restores the high frequencies, would ring at every edge where a smooth
   // D is cut (the masks, the border). White-noise images cut at an edge carry no such step:
   // D ⊗ Φ = Φ A_S ⊗ S − Σ_p P_p(x)·(Φ K_p A'_R ⊗ R) − B, the kernel's slow variation taken
   // outside the convolution (A'_R = P_S across, δ direct).
-  const kSpec = await centredSpectrum(K, pw, ph, backend);
-  const ar = kSpec.slice();
+  const ar = await centredSpectrum(K, pw, ph, backend);
   if (cross) multiplySpectra(ar, ps);
   const { phi, c } = decorrelationSpectrum(
     cross ? pr : undefined,

@@ -81,8 +81,8 @@ export async function fitSfft(
   const backend = o.backend ?? defaultBackend();
   const npix = width * height;
   const fit = new Uint8Array(npix);
-  const R = new Float64Array(npix);
-  const S = new Float64Array(npix);
+  const R = new Float32Array(npix);
+  const S = new Float32Array(npix);
   for (let i = 0; i < npix; i++) {
     const ok = usable[i] !== 0 && Number.isFinite(convolved[i]) && Number.isFinite(target[i]);
     fit[i] = ok ? 1 : 0;

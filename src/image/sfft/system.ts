@@ -22,9 +22,9 @@ export interface SfftSystemInput {
   width: number;
   height: number;
   /** The image convolved (the reference in the usual direction), zero where not fitted. */
-  convolved: Float64Array;
+  convolved: Float64Array | Float32Array;
   /** The image it is matched to, zero where not fitted. */
-  target: Float64Array;
+  target: Float64Array | Float32Array;
   /** 1 where a pixel is fitted (both images have data there and it is not masked). */
   fit: Uint8Array;
   halfWidth: number;
