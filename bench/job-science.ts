@@ -7,8 +7,10 @@
  * (not timed); each reference size gets its own data folder, launch and reference job.
  *
  * Goal (issue 7): ≤ 60 s and ≤ 4 GB on this 2-core machine; RAPID takes 200–480 s on 4 vCPU.
+ * `--method zogy|sfft|both` sets the job's subtraction methods (default: the job's own, both);
+ * issue 19's goal is both ≤ 2× ZOGY alone.
  *
- *   node --import tsx bench/job-science.ts [--inputs 1,5,25] [--runs 3] [--size 4088] [--keep DIR]
+ *   node --import tsx bench/job-science.ts [--inputs 1,5,25] [--runs 3] [--size 4088] [--method M] [--keep DIR]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,6 +30,7 @@ const sizes = opt('inputs', '1,5,25')
 const runs = Number(opt('runs', '3'));
 const size = Number(opt('size', '4088'));
 const keep = args.includes('--keep') ? opt('keep', '') : '';
+const method = args.includes('--method') ? opt('method', 'both') : undefined;
 if (!sizes.every((n) => Number.isInteger(n) && n >= 1 && n <= 25) || !(runs >= 1)) {
   console.error('usage: job-science.ts [--inputs 1,5,25] [--runs 3] [--size 4088] [--keep DIR]');
   process.exit(64);
@@ -43,7 +46,7 @@ try {
   const summary = await simulateEpochs(sim, sizes[sizes.length - 1] + 1, size);
   const rows: { inputs: number; seconds: number }[] = [];
   for (const n of sizes) {
-    const jobs = await planLastEpoch(join(dir, `ref${n}`), sim, summary, n);
+    const jobs = await planLastEpoch(join(dir, `ref${n}`), sim, summary, n, method ? { method } : {});
     const ref = runJobProcess(jobs.reference.manifestUri).result;
     console.error(`# reference of ${ref.qa.nInputs} inputs built in ${ref.elapsedSeconds.toFixed(0)} s`);
     const results: ResultRecord[] = [];
@@ -54,6 +57,7 @@ try {
     console.log(
       JSON.stringify({
         referenceInputs: ref.qa.nInputs,
+        method: method ?? 'both (default)',
         size,
         runs,
         seconds: Number(seconds.toFixed(1)),

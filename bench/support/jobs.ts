@@ -46,6 +46,7 @@ export async function planLastEpoch(
   sim: string,
   summary: SimulationSummary,
   inputs: number,
+  scienceConfig: Record<string, unknown> = {},
 ): Promise<{ reference: PlannedJob; science: PlannedJob }> {
   const config = {
     home,
@@ -65,6 +66,7 @@ export async function planLastEpoch(
       storeConfig: { root: store.root },
       minRefInputs: Math.min(3, inputs),
       maxRefInputs: inputs,
+      config: { science: scienceConfig },
     });
     const reference = r.toRun.find((j) => j.pipeline === 'reference');
     const science = r.toRun.find((j) => j.pipeline === 'science');

@@ -23,7 +23,7 @@ import {
 } from '../image/match.ts';
 import { blankSkyMask, blankSkyMedian, correlatedNoiseFactor, pairedBlankSkyMask } from '../image/noise.ts';
 import { BroadenedPsf } from '../image/psf/broadened.ts';
-import { ConvolvedPsf } from '../image/psf/convolved.ts';
+import { convolvePsf } from '../image/psf/convolved.ts';
 import {
   comparePsfWithStars,
   estimatePsf,
@@ -869,7 +869,7 @@ export function sfftImages(r: SfftDifference, sciencePsf: PsfModel): DifferenceI
     differenceUncertainty: r.uncertainty,
     scoreCorr: r.score,
     mask: r.mask,
-    differencePsfModel: new ConvolvedPsf(sciencePsf, r.transfer),
+    differencePsfModel: convolvePsf(sciencePsf, r.transfer),
     whiteNoise: r.noise,
   };
 }

@@ -10,12 +10,11 @@
  * inverse divided by width·height.
  */
 
+import { sharedFloat64 } from '../workers.ts';
 import { fastFftSize } from './mixed-radix.ts';
 import { defaultFftPool, type FftPool } from './pool.ts';
 import type { RealArray } from './real2d.ts';
 import { fftPlan } from './tasks.ts';
-
-import { sharedFloat64 } from '../workers.ts';
 
 export { sharedFloat32, sharedFloat64 } from '../workers.ts';
 export { ComplexFft, factorize, fastFftSize, goodFftSize, isSmooth } from './mixed-radix.ts';

@@ -4,6 +4,7 @@
  * direct). The base model keeps each source's sub-pixel phase, which a single pixel-sampled
  * stamp of the product cannot: for undersampled PSFs that phase is most of the shape.
  */
+import { GridPsf } from './grid.ts';
 import type { PsfModel } from './model.ts';
 
 /** FWHM of a centred stamp from the area above half its peak (pixels). */
@@ -59,4 +60,38 @@ export class ConvolvedPsf implements PsfModel {
     for (let i = 0; i < n * n; i++) result[i] = acc[i];
     return result;
   }
+}
+
+/**
+ * The model convolved with `kernel`, as a tabulated model when the base is one on a grid of a
+ * whole number of nodes per pixel (a pixel shift is then a whole number of nodes, so the
+ * product is exact at every sub-pixel phase and costs no more per stamp than the base); a
+ * ConvolvedPsf otherwise.
+ */
+export function convolvePsf(base: PsfModel, kernel: Float32Array): PsfModel {
+  if (!(base instanceof GridPsf)) return new ConvolvedPsf(base, kernel);
+  const perPixel = Math.round(1 / base.step);
+  if (Math.abs(perPixel * base.step - 1) > 1e-9) return new ConvolvedPsf(base, kernel);
+  const t = Math.round(Math.sqrt(kernel.length));
+  const h = (t - 1) / 2;
+  const side = base.side + (t - 1) * perPixel;
+  const pad = h * perPixel;
+  const terms = base.terms.map((g) => {
+    const out = new Float32Array(side * side);
+    for (let q = 0; q < t; q++)
+      for (let p = 0; p < t; p++) {
+        const k = kernel[q * t + p];
+        if (k === 0) continue;
+        // Kernel offset (p − h, q − h) pixels: the grid shifted by that many pixels' nodes.
+        const ox = pad + (p - h) * perPixel;
+        const oy = pad + (q - h) * perPixel;
+        for (let j = 0; j < base.side; j++) {
+          const row = (j + oy) * side + ox;
+          const src = j * base.side;
+          for (let i = 0; i < base.side; i++) out[row + i] += k * g[src + i];
+        }
+      }
+    return out;
+  });
+  return new GridPsf(terms, side, base.step, base.polynomial, base.size + t - 1, base.enclosed);
 }
