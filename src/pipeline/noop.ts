@@ -23,7 +23,14 @@ export async function runNoopJob(m: NoopManifest, ctx: JobContext): Promise<JobO
     if (config.sleepMs > 0 && !ctx.signal.aborted)
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, config.sleepMs);
-        ctx.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        ctx.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
       });
   });
   if (ctx.signal.aborted)

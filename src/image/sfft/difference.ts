@@ -50,6 +50,11 @@ export interface SfftDifferenceInput {
   mask?: Uint8Array;
   /** Default 'cross', as RAPID runs it. */
   mode?: SfftMode;
+  /**
+   * Registration noise (px, x and y): the score's variance gains σ²·|∇|² of both images'
+   * filtered parts, as ZOGY's Scorr does, so bright stars' residuals are not taken for changes.
+   */
+  astrometricSigma?: [number, number];
   /** Masked pixels grow by this many pixels in the products (default: the PSFs' cores). */
   maskGrow?: number;
   fit?: Omit<SfftFitOptions, 'backend' | 'targetVariance' | 'convolvedVariance'>;
@@ -399,6 +404,25 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
   // Matched filter over its σ: (D_d ⊗ P_D↔) / √(U² ⊗ P_D²), both on the shared grid.
   const flipped = psf.slice().reverse();
   const pdSpec = await centredSpectrum(flipped, pw, ph, backend);
+  const [sx, sy] = input.astrometricSigma ?? [0, 0];
+  // The science's and the reference's filtered parts apart, for the astrometric term (constant
+  // kernel; with a varying one the term is left out).
+  let parts: { sn: ArrayLike<number>; sr: ArrayLike<number> } | undefined;
+  if (dSpec && (sx > 0 || sy > 0)) {
+    const snSpec = workBuffer(backend, sciSpec.length);
+    snSpec.set(sciSpec);
+    if (cross) multiplySpectra(snSpec, pr);
+    const srSpec = workBuffer(backend, refSpec.length);
+    srSpec.set(refSpec);
+    multiplySpectra(srSpec, ar);
+    for (let t = 0; t < snSpec.length; t++) {
+      snSpec[t] *= phi[t >> 1];
+      srSpec[t] *= phi[t >> 1];
+    }
+    multiplySpectra(snSpec, pdSpec);
+    multiplySpectra(srSpec, pdSpec);
+    parts = { sn: await backend.inverse(snSpec, pw, ph), sr: await backend.inverse(srSpec, pw, ph) };
+  }
   // (D̂ is not needed after this: filtered in place.)
   if (dSpec) multiplySpectra(dSpec, pdSpec);
   const num = dSpec
@@ -423,7 +447,17 @@ export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDi
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
-      score[i] = productMask[i] ? Number.NaN : num[y * pw + x] / Math.sqrt(den[y * pw + x]);
+      const p = y * pw + x;
+      let vast = 0;
+      if (parts && x > 0 && y > 0 && x < width - 1 && y < height - 1) {
+        const { sn, sr } = parts;
+        const gxN = (sn[p + 1] - sn[p - 1]) / 2;
+        const gyN = (sn[p + pw] - sn[p - pw]) / 2;
+        const gxR = (sr[p + 1] - sr[p - 1]) / 2;
+        const gyR = (sr[p + pw] - sr[p - pw]) / 2;
+        vast = sx * sx * (gxN * gxN + gxR * gxR) + sy * sy * (gyN * gyN + gyR * gyR);
+      }
+      score[i] = productMask[i] ? Number.NaN : num[p] / Math.sqrt(den[p] + vast);
     }
 
   return {
