@@ -12,10 +12,11 @@
  *   node --import tsx bench/psf-size.ts [--size 2048] [--runs 3] [--stamps 25,101,301] [--whole]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REFERENCE_PSF, readPairFile, SCIENCE_PSF, writePairFiles } from './support/pair-files.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -23,17 +24,14 @@ const opt = (name: string, fallback: string) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 
-const SCIENCE = { kind: 'moffat' as const, fwhm: 2.5, beta: 2.5 };
-const REFERENCE = { kind: 'moffat' as const, fwhm: 2.2, beta: 2.5 };
+const SCIENCE = SCIENCE_PSF;
+const REFERENCE = REFERENCE_PSF;
 
 async function child(dir: string, n: number, side: number, whole: boolean): Promise<void> {
   const { Header } = await import('../src/fits/header.ts');
   const { psfFromImage } = await import('../src/image/psf/index.ts');
   const { subtract } = await import('../src/pipeline/subtract.ts');
-  const f32 = (name: string) => {
-    const b = readFileSync(join(dir, name));
-    return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice();
-  };
+  const f32 = (name: string) => readPairFile(dir, name);
   const steps: Record<string, number> = {};
   const cpuSteps: Record<string, number> = {};
   const cpuSeconds = (since?: NodeJS.CpuUsage) => {
@@ -91,36 +89,9 @@ if (args[0] === '--child') {
     console.error('usage: psf-size.ts [--size 2048] [--runs 3] [--stamps 25,101,301] [--whole]');
     process.exit(64);
   }
-  const { makePair } = await import('../test/support/pairs.ts');
-  const { centralStamp, phaseStamps } = await import('../src/sim/psf.ts');
   const dir = mkdtempSync(join(tmpdir(), 'rapid-bench-psf-size-'));
   console.error(`making a ${n}² pair…`);
-  const p = makePair({
-    size: n,
-    stars: Math.round((1500 * n * n) / 4088 ** 2) * 10,
-    transients: 200,
-    scienceFwhm: SCIENCE.fwhm,
-    referenceFwhm: REFERENCE.fwhm,
-  });
-  const write = (name: string, a: Float32Array) =>
-    writeFileSync(join(dir, name), Buffer.from(a.buffer, a.byteOffset, a.byteLength));
-  write('sci.f32', p.science);
-  write('ref.f32', p.reference);
-  // The true PSFs out to each stamp's edge (not the simulator's 99.8% radius), unit sum.
-  for (const side of sides) {
-    for (const [name, profile] of [
-      [`psci${side}.f32`, SCIENCE],
-      [`pref${side}.f32`, REFERENCE],
-    ] as const) {
-      const s = centralStamp(phaseStamps(profile, (side - 1) / 2));
-      let sum = 0;
-      for (const v of s) sum += v;
-      write(
-        name,
-        s.map((v) => v / sum),
-      );
-    }
-  }
+  writePairFiles(dir, n, sides);
   const self = fileURLToPath(import.meta.url);
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
   type Run = {

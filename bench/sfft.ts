@@ -15,6 +15,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readPairFile, writePairFiles } from './support/pair-files.ts';
+
+/** The PSF stamps' side. */
+const PSF_SIDE = 25;
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -35,20 +39,17 @@ async function child(dir: string, n: number, method: 'zogy' | 'sfft', halfWidth:
   const { Header } = await import('../src/fits/header.ts');
   const { psfFromImage } = await import('../src/image/psf/index.ts');
   const { subtract } = await import('../src/pipeline/subtract.ts');
-  const f32 = (name: string) => {
-    const b = readFileSync(join(dir, name));
-    return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice();
-  };
+  const f32 = (name: string) => readPairFile(dir, name);
   const truth = JSON.parse(readFileSync(join(dir, 'transients.json'), 'utf8')) as { x: number; y: number }[];
-  const side = Math.round(Math.sqrt(f32('psci.f32').length));
+  const side = Math.round(Math.sqrt(f32(`psci${PSF_SIDE}.f32`).length));
   const psf = (name: string) => psfFromImage(f32(name), side, side);
   const steps: Record<string, number> = {};
   const header = new Header();
   const image = (data: Float32Array) => ({ width: n, height: n, data });
   const t0 = performance.now();
   const r = await subtract(
-    { image: image(f32('sci.f32')), header, psf: psf('psci.f32'), gain: 1, zeroPoint: 25 },
-    { image: image(f32('ref.f32')), header, psf: psf('pref.f32'), gain: 1, zeroPoint: 25 },
+    { image: image(f32('sci.f32')), header, psf: psf(`psci${PSF_SIDE}.f32`), gain: 1, zeroPoint: 25 },
+    { image: image(f32('ref.f32')), header, psf: psf(`pref${PSF_SIDE}.f32`), gain: 1, zeroPoint: 25 },
     { aligned: true, method, sfft: { mode: 'cross', halfWidth, kernelOrder: 0, backgroundOrder: 0 } },
     async (name, fn) => {
       const t = performance.now();
@@ -81,36 +82,10 @@ if (args[0] === '--child') {
     console.error('usage: sfft.ts [--size 4088] [--runs 3] [--half-width 9]');
     process.exit(64);
   }
-  const { makePair } = await import('../test/support/pairs.ts');
-  const { centralStamp, phaseStamps } = await import('../src/sim/psf.ts');
   const dir = mkdtempSync(join(tmpdir(), 'rapid-bench-sfft-'));
   console.error(`making a ${n}² pair…`);
-  const SCIENCE = { kind: 'moffat' as const, fwhm: 2.5, beta: 2.5 };
-  const REFERENCE = { kind: 'moffat' as const, fwhm: 2.2, beta: 2.5 };
-  const p = makePair({
-    size: n,
-    stars: Math.round((1500 * n * n) / 4088 ** 2) * 10,
-    transients: 200,
-    scienceFwhm: SCIENCE.fwhm,
-    referenceFwhm: REFERENCE.fwhm,
-  });
-  const write = (name: string, a: Float32Array) =>
-    writeFileSync(join(dir, name), Buffer.from(a.buffer, a.byteOffset, a.byteLength));
-  write('sci.f32', p.science);
-  write('ref.f32', p.reference);
-  for (const [name, profile] of [
-    ['psci.f32', SCIENCE],
-    ['pref.f32', REFERENCE],
-  ] as const) {
-    const s = centralStamp(phaseStamps(profile, 12));
-    let sum = 0;
-    for (const v of s) sum += v;
-    write(
-      name,
-      s.map((v) => v / sum),
-    );
-  }
-  writeFileSync(join(dir, 'transients.json'), JSON.stringify(p.transients.map((t) => ({ x: t.x, y: t.y }))));
+  const transients = writePairFiles(dir, n, [PSF_SIDE]);
+  writeFileSync(join(dir, 'transients.json'), JSON.stringify(transients.map((t) => ({ x: t.x, y: t.y }))));
   const self = fileURLToPath(import.meta.url);
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
   const methods = ['zogy', 'sfft'] as const;
@@ -135,13 +110,13 @@ if (args[0] === '--child') {
   }
   rmSync(dir, { recursive: true, force: true });
   console.log(
-    `ZOGY and SFFT (cross-convolution, half-width ${halfWidth}) on a ${n}² pair with ${p.transients.length} transients; median of ${runs} runs on ${availableParallelism()} cores:`,
+    `ZOGY and SFFT (cross-convolution, half-width ${halfWidth}) on a ${n}² pair with ${200} transients; median of ${runs} runs on ${availableParallelism()} cores:`,
   );
   for (const m of methods) {
     const rs = results.get(m) ?? [];
     const first = rs[0];
     console.log(
-      `  ${m.toUpperCase()}: ${median(rs.map((r) => r.seconds)).toFixed(2)} s in all, peak ${Math.max(...rs.map((r) => r.maxRssMB)).toFixed(0)} MB; ${first.sources} sources, ${first.found} of ${p.transients.length} transients found, flux ratio ${first.fluxRatio.toFixed(4)}`,
+      `  ${m.toUpperCase()}: ${median(rs.map((r) => r.seconds)).toFixed(2)} s in all, peak ${Math.max(...rs.map((r) => r.maxRssMB)).toFixed(0)} MB; ${first.sources} sources, ${first.found} of ${200} transients found, flux ratio ${first.fluxRatio.toFixed(4)}`,
     );
     console.log(
       `        steps (s): ${Object.keys(first.steps)
