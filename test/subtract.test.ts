@@ -282,18 +282,16 @@ describe('ZOGY on real DECam data', () => {
   });
 });
 
+/** Two simulated epochs of one tile, as files: the first is the reference. */
+async function simulatedEpochs(name: string, size: number, transientsPerImage: number, seed: number) {
+  const out = join(dir, name);
+  const s = await simulateSurvey(out, { epochs: 2, size, transientsPerImage, starDensity: 20000, seed });
+  return { ref: join(out, s.images[0].file), sci: join(out, s.images[1].file) };
+}
+
 describe('rapid subtract', () => {
   test('subtracts simulated epochs through both WCSs and writes RAPID’s products', async (t) => {
-    const out = join(dir, 'sim');
-    const s = await simulateSurvey(out, {
-      epochs: 2,
-      size: 512,
-      transientsPerImage: 30,
-      starDensity: 20000,
-      seed: 3,
-    });
-    const ref = join(out, s.images[0].file);
-    const sci = join(out, s.images[1].file);
+    const { ref, sci } = await simulatedEpochs('sim', 512, 30, 3);
     const products = join(dir, 'products');
     const r = rapid(['subtract', '--sci', sci, '--ref', ref, '--out', products, '--json']);
     assert.equal(r.status, 0, r.stderr);
@@ -346,16 +344,7 @@ describe('rapid subtract', () => {
   });
 
   test('--method both and sfft: SFFT’s products with RAPID’s names; exit 4 when SFFT fails beside ZOGY; bad options 64', async (t) => {
-    const out = join(dir, 'sfft-sim');
-    const s = await simulateSurvey(out, {
-      epochs: 2,
-      size: 384,
-      transientsPerImage: 20,
-      starDensity: 20000,
-      seed: 4,
-    });
-    const ref = join(out, s.images[0].file);
-    const sci = join(out, s.images[1].file);
+    const { ref, sci } = await simulatedEpochs('sfft-sim', 384, 20, 4);
     const both = join(dir, 'sfft-both');
     const r = rapid(['subtract', '--sci', sci, '--ref', ref, '--out', both, '--method', 'both', '--json']);
     assert.equal(r.status, 0, r.stderr);
@@ -424,23 +413,10 @@ describe('rapid subtract', () => {
     const k = gaussianKernel(2.5, 8);
     const psf = join(dir, 'gauss-psf.fits');
     await writeFits(psf, [{ data: Float32Array.from(k.data), shape: [k.width, k.height] }]);
+    const againstBlank = (...more: string[]) =>
+      rapid(['subtract', '--sci', sci, '--ref', blank, '--aligned', '--ref-psf', psf, ...more]);
     const failed = join(dir, 'sfft-failed');
-    const f = rapid([
-      'subtract',
-      '--sci',
-      sci,
-      '--ref',
-      blank,
-      '--aligned',
-      '--ref-psf',
-      psf,
-      '--flux-ratio',
-      '1',
-      '--method',
-      'both',
-      '--out',
-      failed,
-    ]);
+    const f = againstBlank('--flux-ratio', '1', '--method', 'both', '--out', failed);
     assert.equal(f.status, 4, f.stderr);
     assert.match(f.stderr, /SFFT failed \(exit 4; ZOGY's products are complete\)/);
     assert.ok(
@@ -448,20 +424,7 @@ describe('rapid subtract', () => {
     );
     assert.ok(!existsSync(join(failed, 'sfftdiffimage_dconv_masked.fits')));
     // SFFT alone on the same pair: its failure is the subtraction's (65), in one line.
-    const sfftAlone = rapid([
-      'subtract',
-      '--sci',
-      sci,
-      '--ref',
-      blank,
-      '--aligned',
-      '--ref-psf',
-      psf,
-      '--method',
-      'sfft',
-      '--out',
-      join(dir, 'sfft-alone-failed'),
-    ]);
+    const sfftAlone = againstBlank('--method', 'sfft', '--out', join(dir, 'sfft-alone-failed'));
     assert.equal(sfftAlone.status, 65, sfftAlone.stderr);
     assert.match(sfftAlone.stderr, /^rapid: SFFT: the images share no signal to match/m);
     assert.equal(
