@@ -50,7 +50,11 @@ async function child(dir: string, n: number, method: 'zogy' | 'sfft', halfWidth:
   const r = await subtract(
     { image: image(f32('sci.f32')), header, psf: psf(`psci${PSF_SIDE}.f32`), gain: 1, zeroPoint: 25 },
     { image: image(f32('ref.f32')), header, psf: psf(`pref${PSF_SIDE}.f32`), gain: 1, zeroPoint: 25 },
-    { aligned: true, method, sfft: { mode: 'cross', halfWidth, kernelOrder: 0, backgroundOrder: 0 } },
+    {
+      aligned: true,
+      method,
+      sfft: { mode: 'cross', convolve: 'auto', halfWidth, kernelOrder: 0, backgroundOrder: 0 },
+    },
     async (name, fn) => {
       const t = performance.now();
       const out = await fn();

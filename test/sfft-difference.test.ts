@@ -73,6 +73,8 @@ for (const [mode, sciFwhm, refFwhm] of [
   ['cross', 3.2, 2.4],
   ['cross', 2.4, 3.2],
   ['direct', 3.2, 2.4],
+  // The science image sharper: direct mode convolves it toward the reference ('auto').
+  ['direct', 2.4, 3.2],
 ] as [SfftMode, number, number][]) {
   test(`SFFT ${mode} (science FWHM ${sciFwhm}, reference ${refFwhm}): flux ratio, white noise of σ √(σ_S² + r²σ_R²), the transient's flux and S/N`, async () => {
     const p = pair(1, sciFwhm, refFwhm);
@@ -88,6 +90,7 @@ for (const [mode, sciFwhm, refFwhm] of [
       mode,
       fit: { halfWidth: 6 },
     });
+    assert.equal(r.convolved, mode === 'direct' && sciFwhm < refFwhm ? 'science' : 'reference');
     assert.ok(Math.abs(r.fluxRatio / RATIO - 1) < 0.01, `flux ratio ${r.fluxRatio}`);
     const expected = Math.hypot(SIGMA_S, RATIO * SIGMA_R);
     assert.ok(Math.abs(r.noise / expected - 1) < 0.01, `c ${r.noise} for ${expected}`);
@@ -130,7 +133,7 @@ for (const [mode, sciFwhm, refFwhm] of [
       `transient S/N ${peak.toFixed(1)}, predicted ${snr.toFixed(1)}`,
     );
     console.error(
-      `# SFFT ${mode} ${sciFwhm}/${refFwhm}: ratio ${r.fluxRatio.toFixed(4)}, σ ${measured.toFixed(2)} (predicted ${expected.toFixed(2)}), lag-1 ${rho.toFixed(3)}, score σ ${scoreSigma.toFixed(3)}, transient flux ${flux.toFixed(0)} S/N ${peak.toFixed(1)} (predicted ${snr.toFixed(1)}), rejected ${r.fit.rejectedPixels}`,
+      `# SFFT ${mode} (${r.convolved} convolved) ${sciFwhm}/${refFwhm}: ratio ${r.fluxRatio.toFixed(4)}, σ ${measured.toFixed(2)} (predicted ${expected.toFixed(2)}), lag-1 ${rho.toFixed(3)}, score σ ${scoreSigma.toFixed(3)}, transient flux ${flux.toFixed(0)} S/N ${peak.toFixed(1)} (predicted ${snr.toFixed(1)}), rejected ${r.fit.rejectedPixels}`,
     );
   });
 }

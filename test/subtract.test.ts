@@ -441,6 +441,7 @@ describe('rapid subtract', () => {
       ['--sfft-mode', 'sideways'],
       ['--kernel-half-width', '0'],
       ['--kernel-order', '3'],
+      ['--sfft-convolve', 'both'],
     ]) {
       const u = rapid(['subtract', '--sci', sci, '--ref', ref, '--out', join(dir, 'u'), ...bad]);
       assert.equal(u.status, 64, `${bad.join(' ')}: ${u.stderr}`);

@@ -68,6 +68,11 @@ export function registerSubtractCommands(program: Command): void {
       "'cross' (both images cross-convolved with the other's PSF, then decorrelated; RAPID's --crossconv) or 'direct' (the reference convolved toward the science image)",
       DEFAULT_SUBTRACT.sfft.mode,
     )
+    .option(
+      '--sfft-convolve <image>',
+      "direct mode: the image SFFT's kernel convolves, 'auto' (the one with the sharper PSF), 'reference' or 'science'",
+      DEFAULT_SUBTRACT.sfft.convolve,
+    )
     .option('--kernel-half-width <px>', "SFFT's kernel half-width", String(DEFAULT_SUBTRACT.sfft.halfWidth))
     .option(
       '--kernel-order <n>',
@@ -120,6 +125,11 @@ export function registerSubtractCommands(program: Command): void {
       const sfftMode = String(opts.sfftMode);
       if (sfftMode !== 'cross' && sfftMode !== 'direct')
         throw new UsageError(`--sfft-mode must be 'cross' or 'direct', got '${sfftMode}'`);
+      const sfftConvolve = String(opts.sfftConvolve);
+      if (sfftConvolve !== 'auto' && sfftConvolve !== 'reference' && sfftConvolve !== 'science')
+        throw new UsageError(
+          `--sfft-convolve must be 'auto', 'reference' or 'science', got '${sfftConvolve}'`,
+        );
       const order = (name: string, flag: string) => {
         const v = parseNumber(String(opts[name]), flag);
         if (!Number.isInteger(v) || v < 0 || v > 2)
@@ -143,6 +153,7 @@ export function registerSubtractCommands(program: Command): void {
           method,
           sfft: {
             mode: sfftMode,
+            convolve: sfftConvolve,
             halfWidth,
             kernelOrder: order('kernelOrder', '--kernel-order'),
             backgroundOrder: order('backgroundOrder', '--background-order'),

@@ -221,6 +221,7 @@ function sfftCards(s: SfftDifference): Record<string, string | number> {
   return {
     METHOD: 'sfft',
     SFFTMODE: s.mode,
+    SFFTCONV: s.convolved,
     FLXRATIO: s.fluxRatio,
     FLXRMETH: 'sfft',
     SFFTHW: s.fit.solution.halfWidth,

@@ -30,6 +30,7 @@ export const ScienceConfigSchema = z
     sfft: z
       .object({
         mode: z.enum(['cross', 'direct']).default(DEFAULT_SFFT.mode),
+        convolve: z.enum(['auto', 'reference', 'science']).default(DEFAULT_SFFT.convolve),
         halfWidth: z.number().int().min(1).max(30).default(DEFAULT_SFFT.halfWidth),
         kernelOrder: z.number().int().min(0).max(2).default(DEFAULT_SFFT.kernelOrder),
         backgroundOrder: z.number().int().min(0).max(2).default(DEFAULT_SFFT.backgroundOrder),

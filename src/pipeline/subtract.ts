@@ -81,6 +81,8 @@ export type SubtractMethod = 'zogy' | 'sfft' | 'both';
 export interface SfftConfig {
   /** 'cross' (RAPID's --crossconv: both images cross-convolved, then decorrelated) or 'direct'. */
   mode: SfftMode;
+  /** Direct mode: the image the kernel convolves ('auto': the one with the sharper PSF). */
+  convolve: 'auto' | 'reference' | 'science';
   /** Kernel half-width (RAPID: 9); at most a sixth of the image's smaller side is used. */
   halfWidth: number;
   /** Polynomial degrees of the kernel's and the background's variation (RAPID: 0, 0). */
@@ -94,7 +96,13 @@ export function subtractMethod(value: string): SubtractMethod {
   throw new UsageError(`the subtraction method must be 'zogy', 'sfft' or 'both', got '${value}'`);
 }
 
-export const DEFAULT_SFFT: SfftConfig = { mode: 'cross', halfWidth: 9, kernelOrder: 0, backgroundOrder: 0 };
+export const DEFAULT_SFFT: SfftConfig = {
+  mode: 'cross',
+  convolve: 'auto',
+  halfWidth: 9,
+  kernelOrder: 0,
+  backgroundOrder: 0,
+};
 
 export interface SubtractConfig {
   /** Subtraction methods to run (default 'zogy'; science jobs run 'both'). */
@@ -698,6 +706,7 @@ export async function subtract(
           referenceVariance: variances.vr,
           mask,
           mode: c.sfft.mode,
+          convolve: c.sfft.convolve,
           // The kernel absorbs a shift of the whole image; what it cannot absorb is the scatter
           // of the stars' own offsets, when enough bright stars measured it.
           astrometricSigma: registrationFromStars ? [match.sigmaX, match.sigmaY] : undefined,
@@ -772,6 +781,7 @@ export async function subtract(
     const r = sfft.result;
     Object.assign(qa, {
       sfftStatus: sfft.error ? 'failed' : 'ok',
+      sfftConvolved: r?.convolved ?? 'none',
       sfftFluxRatio: r?.fluxRatio ?? Number.NaN,
       sfftNoise: r?.noise ?? Number.NaN,
       sfftFittedPixels: r?.fit.fittedPixels ?? 0,

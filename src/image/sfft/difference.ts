@@ -51,6 +51,12 @@ export interface SfftDifferenceInput {
   /** Default 'cross', as RAPID runs it. */
   mode?: SfftMode;
   /**
+   * Direct mode: which image the kernel convolves. 'auto' (default) convolves the one with the
+   * sharper PSF (a kernel cannot sharpen without amplifying noise); cross-convolution is
+   * symmetric and ignores it.
+   */
+  convolve?: 'auto' | 'reference' | 'science';
+  /**
    * Registration noise (px, x and y): the score's variance gains σ²·|∇|² of both images'
    * filtered parts, as ZOGY's Scorr does, so bright stars' residuals are not taken for changes.
    */
@@ -63,6 +69,8 @@ export interface SfftDifferenceInput {
 
 export interface SfftDifference {
   mode: SfftMode;
+  /** Which image the kernel convolved (direct mode; 'reference' across). */
+  convolved: 'reference' | 'science';
   /** The fit's solution and figures (its model and pixel flags are not kept). */
   fit: Omit<SfftFit, 'model' | 'fitted'>;
   /** D before decorrelation (cross: S⊗P_R − K⊗R⊗P_S − B; direct: S − K⊗R − B); NaN where masked. */
@@ -186,8 +194,55 @@ function cropToEnergy(stamp: Float32Array, share: number): Float32Array {
   return out;
 }
 
+/** FWHM of a centred stamp from the area above half its peak (pixels). */
+function stampFwhm(stamp: ArrayLike<number>): number {
+  let peak = 0;
+  for (let i = 0; i < stamp.length; i++) peak = Math.max(peak, stamp[i]);
+  let above = 0;
+  for (let i = 0; i < stamp.length; i++) if (stamp[i] >= peak / 2) above++;
+  return 2 * Math.sqrt(above / Math.PI);
+}
+
 /** Fit the kernel and make SFFT's difference, its decorrelation, PSF, uncertainty and score. */
 export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDifference> {
+  const choice = input.convolve ?? 'auto';
+  const convolveScience =
+    (input.mode ?? 'cross') === 'direct' &&
+    (choice === 'science' ||
+      (choice === 'auto' && stampFwhm(input.sciencePsf) < stampFwhm(input.referencePsf)));
+  if (!convolveScience) return { ...(await referenceConvolved(input)), convolved: 'reference' };
+  // The science image convolved toward the reference: the same machinery with the roles
+  // swapped (R − K⊗S − B, in the reference's units), turned back into the science's units and
+  // sign: D = −D′/ΣK, the flux ratio 1/ΣK. A science source's PSF in it is P_S ⊗ (K/ΣK) ⊗ Φ′.
+  const r = await referenceConvolved({
+    ...input,
+    science: input.reference,
+    reference: input.science,
+    sciencePsf: input.referencePsf,
+    referencePsf: input.sciencePsf,
+    scienceSigma: input.referenceSigma,
+    referenceSigma: input.scienceSigma,
+    scienceVariance: input.referenceVariance,
+    referenceVariance: input.scienceVariance,
+  });
+  const k0 = r.fluxRatio;
+  const flip = (a: Float32Array, by: number) => a.map((v) => v * by);
+  const K = kernelAt(r.fit.solution, (input.width - 1) / 2, (input.height - 1) / 2).map((v) => v / k0);
+  return {
+    ...r,
+    convolved: 'science',
+    difference: flip(r.difference, -1 / k0),
+    decorrelated: flip(r.decorrelated, -1 / k0),
+    uncertainty: flip(r.uncertainty, 1 / k0),
+    score: flip(r.score, -1),
+    noise: r.noise / k0,
+    fluxRatio: 1 / k0,
+    transfer: Float32Array.from(convolveStamps(K, r.transfer)),
+  };
+}
+
+/** The reference convolved toward the science image (across: both cross-convolved). */
+async function referenceConvolved(input: SfftDifferenceInput): Promise<Omit<SfftDifference, 'convolved'>> {
   const { width, height, sciencePsf, referencePsf } = input;
   const n = width * height;
   const mode = input.mode ?? 'cross';
