@@ -307,13 +307,21 @@ export async function writeReport(db: Db, o: ReportOptions): Promise<ReportSumma
     await add(
       'completeness',
       'Completeness against magnitude',
-      `Share of truth objects whose flux changed (transients, variables) found among the registered difference-image sources within ${o.matchRadius ?? 2} px, by the magnitude of the change.`,
+      `Share of truth objects whose flux changed (transients, variables) found among the registered difference-image sources within ${o.matchRadius ?? 2} px, by the magnitude of the change${truthSfft && truthSfft.sources > 0 ? ', for each subtraction method' : ''}.`,
       {
-        data: { values: truth.completenessByMag },
+        data: {
+          values: [
+            ...truth.completenessByMag.map((r) => ({ ...r, method: 'ZOGY' })),
+            ...(truthSfft && truthSfft.sources > 0
+              ? truthSfft.completenessByMag.map((r) => ({ ...r, method: 'SFFT' }))
+              : []),
+          ],
+        },
         layer: [
           {
             mark: { type: 'line', point: true },
             encoding: {
+              color: { field: 'method', type: 'nominal', title: 'method' },
               x: {
                 field: 'mag',
                 type: 'quantitative',
