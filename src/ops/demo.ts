@@ -139,7 +139,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       log('demo: 5/6 aggregating');
       const agg = await timed('aggregate', () => aggregate(ctx.db, { runId: l.runId, stores: ctx.stores }));
       log(
-        `demo: ${agg.registered} result records, ${agg.products} products, ${agg.sources} sources registered`,
+        `demo: ${agg.registered} result records, ${agg.products} products, ${agg.sources} sources registered (ZOGY's; SFFT's ${agg.sfftSources})`,
       );
 
       // 6. Report.

@@ -545,7 +545,6 @@ export async function subtract(
   const stars: { science: StarFit[]; reference: StarFit[] } = { science: [], reference: [] };
   let psfBroadening: { image: string; sigma: number } | undefined;
   let shiftMethod = 'stars';
-  let registrationFromStars = false;
   const match = await step('match', async () => {
     // Stars from the PSF fits; offsets from the brightest (centroid noise is not registration noise).
     const sStars = measureStars(science.image, psfs.science.psf, { saturation: sciSat, gain: sciGain });
@@ -572,10 +571,10 @@ export async function subtract(
     // with fewer, a conservative 0.2 px keeps bright-star residuals in check.
     if (bright.matches >= 3) m = { ...m, dx: bright.dx, dy: bright.dy };
     else if (m.matches < 3) m = { ...m, dx: 0, dy: 0 };
-    registrationFromStars = bright.matches >= 10;
-    m = registrationFromStars
-      ? { ...m, sigmaX: Math.min(bright.sigmaX, 0.3), sigmaY: Math.min(bright.sigmaY, 0.3) }
-      : { ...m, sigmaX: c.astrometricSigma ?? 0.2, sigmaY: c.astrometricSigma ?? 0.2 };
+    m =
+      bright.matches >= 10
+        ? { ...m, sigmaX: Math.min(bright.sigmaX, 0.3), sigmaY: Math.min(bright.sigmaY, 0.3) }
+        : { ...m, sigmaX: c.astrometricSigma ?? 0.2, sigmaY: c.astrometricSigma ?? 0.2 };
     if (m.method === 'images') {
       const cx = Math.round(width / 2);
       const cy = Math.round(height / 2);
@@ -707,9 +706,10 @@ export async function subtract(
           mask,
           mode: c.sfft.mode,
           convolve: c.sfft.convolve,
-          // The kernel absorbs a shift of the whole image; what it cannot absorb is the scatter
-          // of the stars' own offsets, when enough bright stars measured it.
-          astrometricSigma: registrationFromStars ? [match.sigmaX, match.sigmaY] : undefined,
+          // Registration noise as ZOGY counts it, except where the offset was measured from the
+          // images' shared signal (cutouts without stars): the kernel absorbs that whole-image
+          // shift, and what it leaves is not a star's jitter.
+          astrometricSigma: shiftMethod === 'images' ? undefined : [match.sigmaX, match.sigmaY],
           fit: { halfWidth, kernelOrder: c.sfft.kernelOrder, backgroundOrder: c.sfft.backgroundOrder },
         });
         return { result, sources: [] };
