@@ -288,9 +288,6 @@ async function referenceConvolved(input: SfftDifferenceInput): Promise<Omit<Sfft
   const ps = Float32Array.from(await centredSpectrum(sciencePsf, pw, ph, backend));
   const pr = Float32Array.from(await centredSpectrum(referencePsf, pw, ph, backend));
 
-  // What the kernel is fitted between: S ⊗ P_R and R ⊗ P_S (cross), or S and R (direct).
-  const target = cross ? offGrid(await inverse(sciSpec, pr)) : offGrid(onGrid(input.science));
-  const convolved = cross ? offGrid(await inverse(refSpec, ps)) : offGrid(onGrid(input.reference));
   // Not fitted: within the convolutions' reach of a masked pixel (zero-filled there, so the
   // convolved images are darkened), and within the kernel's reach of the edge (the model takes
   // the image as zero beyond it).
@@ -308,6 +305,9 @@ async function referenceConvolved(input: SfftDifferenceInput): Promise<Omit<Sfft
 
   // The fit in a scope of its own: its inputs (variances, fit flags) are freed when it ends.
   const fitKernel = async () => {
+    // What the kernel is fitted between: S ⊗ P_R and R ⊗ P_S (cross), or S and R (direct).
+    const target = cross ? offGrid(await inverse(sciSpec, pr)) : offGrid(onGrid(input.science));
+    const convolved = cross ? offGrid(await inverse(refSpec, ps)) : offGrid(onGrid(input.reference));
     // Their variances for the rejection of outliers: each pixel's variance times ΣP² (exact on
     // blank sky; near a bright star's core it overstates the smoothed variance, so rejects less).
     const sumSq = (k: Float32Array) => k.reduce((t, v) => t + v * v, 0);
@@ -360,44 +360,51 @@ async function referenceConvolved(input: SfftDifferenceInput): Promise<Omit<Sfft
   );
   const terms = monomials(fit.solution.kernelOrder);
   const { frame } = fit.solution;
-  // D̂ ⊗ Φ as one spectrum when the kernel is constant (and the score is filtered from it).
-  let dSpec: Float64Array | undefined;
-  let dd: Float64Array;
-  if (terms.length === 1) {
-    // Φ·(Â_S Ŝ − Â_R R̂) in one pass (Â_S = P̂_R across, 1 direct).
-    dSpec = workBuffer(backend, sciSpec.length);
-    for (let t = 0; t < dSpec.length; t += 2) {
-      const sr = sciSpec[t];
-      const si = sciSpec[t + 1];
-      const ar0 = cross ? pr[t] : 1;
-      const ai0 = cross ? pr[t + 1] : 0;
-      const f = phi[t >> 1];
-      dSpec[t] = f * (ar0 * sr - ai0 * si - (ar[t] * refSpec[t] - ar[t + 1] * refSpec[t + 1]));
-      dSpec[t + 1] = f * (ar0 * si + ai0 * sr - (ar[t] * refSpec[t + 1] + ar[t + 1] * refSpec[t]));
-    }
-    dd = Float64Array.from(await backend.inverse(workCopy(backend, dSpec), pw, ph));
-  } else {
-    const phiSpec = new Float64Array(phi.length * 2);
-    for (let t = 0; t < phi.length; t++) phiSpec[2 * t] = phi[t];
-    dd = Float64Array.from(await inverse(sciSpec, ...(cross ? [phiSpec, pr] : [phiSpec])));
-    for (let p = 0; p < terms.length; p++) {
-      const kp = await centredSpectrum(fit.solution.kernel[p], pw, ph, backend);
-      const part = await inverse(refSpec, ...(cross ? [phiSpec, kp, ps] : [phiSpec, kp]));
-      const [a, b] = terms[p];
-      for (let y = 0; y < height; y++) {
-        const v = ((y - frame.cy) / frame.scale) ** b;
-        for (let x = 0; x < width; x++)
-          dd[y * pw + x] -= ((x - frame.cx) / frame.scale) ** a * v * part[y * pw + x];
+  // D̂ ⊗ Φ as one spectrum when the kernel is constant (and the score is filtered from it);
+  // the whole-image work arrays live in this scope only.
+  const decorrelate = async () => {
+    let dSpec: Float64Array | undefined;
+    let dd: Float64Array;
+    if (terms.length === 1) {
+      // Φ·(Â_S Ŝ − Â_R R̂) in one pass (Â_S = P̂_R across, 1 direct).
+      dSpec = workBuffer(backend, sciSpec.length);
+      for (let t = 0; t < dSpec.length; t += 2) {
+        const sr = sciSpec[t];
+        const si = sciSpec[t + 1];
+        const ar0 = cross ? pr[t] : 1;
+        const ai0 = cross ? pr[t + 1] : 0;
+        const f = phi[t >> 1];
+        dSpec[t] = f * (ar0 * sr - ai0 * si - (ar[t] * refSpec[t] - ar[t + 1] * refSpec[t + 1]));
+        dSpec[t + 1] = f * (ar0 * si + ai0 * sr - (ar[t] * refSpec[t + 1] + ar[t + 1] * refSpec[t]));
+      }
+      dd = Float64Array.from(await backend.inverse(workCopy(backend, dSpec), pw, ph));
+    } else {
+      const phiSpec = new Float64Array(phi.length * 2);
+      for (let t = 0; t < phi.length; t++) phiSpec[2 * t] = phi[t];
+      dd = Float64Array.from(await inverse(sciSpec, ...(cross ? [phiSpec, pr] : [phiSpec])));
+      for (let p = 0; p < terms.length; p++) {
+        const kp = await centredSpectrum(fit.solution.kernel[p], pw, ph, backend);
+        const part = await inverse(refSpec, ...(cross ? [phiSpec, kp, ps] : [phiSpec, kp]));
+        const [a, b] = terms[p];
+        for (let y = 0; y < height; y++) {
+          const v = ((y - frame.cy) / frame.scale) ** b;
+          for (let x = 0; x < width; x++)
+            dd[y * pw + x] -= ((x - frame.cx) / frame.scale) ** a * v * part[y * pw + x];
+        }
       }
     }
-  }
-  const bg = backgroundImage(fit.solution, width, height);
-  const decorrelated = new Float32Array(n);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      decorrelated[i] = productMask[i] ? Number.NaN : dd[y * pw + x] - bg[i];
-    }
+    const bg = backgroundImage(fit.solution, width, height);
+    const decorrelated = new Float32Array(n);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const i = y * width + x;
+        decorrelated[i] = productMask[i] ? Number.NaN : dd[y * pw + x] - bg[i];
+      }
+    return { decorrelated, dSpec };
+  };
+  const decorrelation = await decorrelate();
+  const { decorrelated } = decorrelation;
+  let dSpec = decorrelation.dSpec;
 
   // The decorrelated difference's PSF: P_S ⊗ A_S ⊗ Φ, on a grid large enough for its wings.
   const psfSide = Math.min(
@@ -457,63 +464,70 @@ async function referenceConvolved(input: SfftDifferenceInput): Promise<Omit<Sfft
   }
 
   // Matched filter over its σ: (D_d ⊗ P_D↔) / √(U² ⊗ P_D²), both on the shared grid.
-  const flipped = psf.slice().reverse();
-  const pdSpec = await centredSpectrum(flipped, pw, ph, backend);
-  const [sx, sy] = input.astrometricSigma ?? [0, 0];
-  // The science's and the reference's filtered parts apart, for the astrometric term (constant
-  // kernel; with a varying one the term is left out).
-  let parts: { sn: ArrayLike<number>; sr: ArrayLike<number> } | undefined;
-  if (dSpec && (sx > 0 || sy > 0)) {
-    const snSpec = workBuffer(backend, sciSpec.length);
-    snSpec.set(sciSpec);
-    if (cross) multiplySpectra(snSpec, pr);
-    const srSpec = workBuffer(backend, refSpec.length);
-    srSpec.set(refSpec);
-    multiplySpectra(srSpec, ar);
-    for (let t = 0; t < snSpec.length; t++) {
-      snSpec[t] *= phi[t >> 1];
-      srSpec[t] *= phi[t >> 1];
-    }
-    multiplySpectra(snSpec, pdSpec);
-    multiplySpectra(srSpec, pdSpec);
-    parts = { sn: await backend.inverse(snSpec, pw, ph), sr: await backend.inverse(srSpec, pw, ph) };
-  }
-  // (D̂ is not needed after this: filtered in place.)
-  if (dSpec) multiplySpectra(dSpec, pdSpec);
-  const num = dSpec
-    ? await backend.inverse(dSpec, pw, ph)
-    : await inverse(await backend.forward(onGrid(decorrelated), pw, ph), pdSpec);
-  const u2 = workBuffer(backend, pw * ph);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const v = uncertainty[y * width + x];
-      u2[y * pw + x] = Number.isFinite(v) ? v * v : c * c;
-    }
-  const den = await inverse(
-    await backend.forward(u2, pw, ph),
-    await centredSpectrum(
+  // The matched filter's variance U² ⊗ P_D², made first and kept on the image's own grid, so
+  // that its whole-image buffers are gone before the filtered parts below are made.
+  const filteredVariance = async () => {
+    const u2 = workBuffer(backend, pw * ph);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const v = uncertainty[y * width + x];
+        u2[y * pw + x] = Number.isFinite(v) ? v * v : c * c;
+      }
+    const psf2 = await centredSpectrum(
       psf.map((v) => v * v),
       pw,
       ph,
       backend,
-    ),
-  );
-  const score = new Float32Array(n);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      const p = y * pw + x;
-      let vast = 0;
-      if (parts && x > 0 && y > 0 && x < width - 1 && y < height - 1) {
-        const { sn, sr } = parts;
-        const gxN = (sn[p + 1] - sn[p - 1]) / 2;
-        const gyN = (sn[p + pw] - sn[p - pw]) / 2;
-        const gxR = (sr[p + 1] - sr[p - 1]) / 2;
-        const gyR = (sr[p + pw] - sr[p - pw]) / 2;
-        vast = sx * sx * (gxN * gxN + gxR * gxR) + sy * sy * (gyN * gyN + gyR * gyR);
+    );
+    return offGrid(await inverse(await backend.forward(u2, pw, ph), psf2));
+  };
+  const scoreMap = async (den: Float32Array) => {
+    const flipped = psf.slice().reverse();
+    const pdSpec = await centredSpectrum(flipped, pw, ph, backend);
+    const [sx, sy] = input.astrometricSigma ?? [0, 0];
+    // The numerator is S_N − S_R (the science's and the reference's filtered parts); apart, they
+    // give the astrometric term's gradients (constant kernel; with a varying one it is left out).
+    let parts: { sn: ArrayLike<number>; sr: ArrayLike<number> } | undefined;
+    let num: ArrayLike<number> | undefined;
+    if (dSpec && (sx > 0 || sy > 0)) {
+      // Φ·Â_S·Ŝ; then D̂'s buffer becomes Φ·Â_R·R̂ = Φ·Â_S·Ŝ − D̂ (no third whole-image buffer).
+      const snSpec = workBuffer(backend, sciSpec.length);
+      snSpec.set(sciSpec);
+      if (cross) multiplySpectra(snSpec, pr);
+      for (let t = 0; t < snSpec.length; t++) {
+        snSpec[t] *= phi[t >> 1];
+        dSpec[t] = snSpec[t] - dSpec[t];
       }
-      score[i] = productMask[i] ? Number.NaN : num[p] / Math.sqrt(den[p] + vast);
-    }
+      multiplySpectra(snSpec, pdSpec);
+      multiplySpectra(dSpec, pdSpec);
+      const sn = await backend.inverse(snSpec, pw, ph);
+      const sr = await backend.inverse(dSpec, pw, ph);
+      parts = { sn, sr };
+    } else if (dSpec) {
+      multiplySpectra(dSpec, pdSpec);
+      num = await backend.inverse(dSpec, pw, ph);
+    } else num = await inverse(await backend.forward(onGrid(decorrelated), pw, ph), pdSpec);
+    const score = new Float32Array(n);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const i = y * width + x;
+        const p = y * pw + x;
+        let vast = 0;
+        if (parts && x > 0 && y > 0 && x < width - 1 && y < height - 1) {
+          const { sn, sr } = parts;
+          const gxN = (sn[p + 1] - sn[p - 1]) / 2;
+          const gyN = (sn[p + pw] - sn[p - pw]) / 2;
+          const gxR = (sr[p + 1] - sr[p - 1]) / 2;
+          const gyR = (sr[p + pw] - sr[p - pw]) / 2;
+          vast = sx * sx * (gxN * gxN + gxR * gxR) + sy * sy * (gyN * gyN + gyR * gyR);
+        }
+        const value = parts ? parts.sn[p] - parts.sr[p] : num![p];
+        score[i] = productMask[i] ? Number.NaN : value / Math.sqrt(den[i] + vast);
+      }
+    return score;
+  };
+  const score = await scoreMap(await filteredVariance());
+  dSpec = undefined;
 
   return {
     mode,
