@@ -487,8 +487,23 @@ async function referenceConvolved(input: SfftDifferenceInput): Promise<Omit<Sfft
     const [sx, sy] = input.astrometricSigma ?? [0, 0];
     // The numerator is S_N − S_R (the science's and the reference's filtered parts); apart, they
     // give the astrometric term's gradients (constant kernel; with a varying one it is left out).
-    let parts: { sn: ArrayLike<number>; sr: ArrayLike<number> } | undefined;
-    let num: ArrayLike<number> | undefined;
+    // Each part is read onto the image's grid as soon as it is made (value and σ²|∇|²), so one
+    // whole-image array is alive at a time.
+    const value = new Float32Array(n);
+    const vast = new Float32Array(n);
+    const addPart = (part: ArrayLike<number>, sign: number, gradients: boolean) => {
+      const g = part as Float64Array;
+      for (let y = 0; y < height; y++)
+        for (let x = 0; x < width; x++) {
+          const i = y * width + x;
+          const p = y * pw + x;
+          value[i] += sign * g[p];
+          if (!gradients || x === 0 || y === 0 || x === width - 1 || y === height - 1) continue;
+          const gx = (g[p + 1] - g[p - 1]) / 2;
+          const gy = (g[p + pw] - g[p - pw]) / 2;
+          vast[i] += sx * sx * gx * gx + sy * sy * gy * gy;
+        }
+    };
     if (dSpec && (sx > 0 || sy > 0)) {
       // Φ·Â_S·Ŝ; then D̂'s buffer becomes Φ·Â_R·R̂ = Φ·Â_S·Ŝ − D̂ (no third whole-image buffer).
       const snSpec = workBuffer(backend, sciSpec.length);
@@ -500,30 +515,15 @@ async function referenceConvolved(input: SfftDifferenceInput): Promise<Omit<Sfft
       }
       multiplySpectra(snSpec, pdSpec);
       multiplySpectra(dSpec, pdSpec);
-      const sn = await backend.inverse(snSpec, pw, ph);
-      const sr = await backend.inverse(dSpec, pw, ph);
-      parts = { sn, sr };
+      addPart(await backend.inverse(snSpec, pw, ph), 1, true);
+      addPart(await backend.inverse(dSpec, pw, ph), -1, true);
     } else if (dSpec) {
       multiplySpectra(dSpec, pdSpec);
-      num = await backend.inverse(dSpec, pw, ph);
-    } else num = await inverse(await backend.forward(onGrid(decorrelated), pw, ph), pdSpec);
+      addPart(await backend.inverse(dSpec, pw, ph), 1, false);
+    } else addPart(await inverse(await backend.forward(onGrid(decorrelated), pw, ph), pdSpec), 1, false);
     const score = new Float32Array(n);
-    for (let y = 0; y < height; y++)
-      for (let x = 0; x < width; x++) {
-        const i = y * width + x;
-        const p = y * pw + x;
-        let vast = 0;
-        if (parts && x > 0 && y > 0 && x < width - 1 && y < height - 1) {
-          const { sn, sr } = parts;
-          const gxN = (sn[p + 1] - sn[p - 1]) / 2;
-          const gyN = (sn[p + pw] - sn[p - pw]) / 2;
-          const gxR = (sr[p + 1] - sr[p - 1]) / 2;
-          const gyR = (sr[p + pw] - sr[p - pw]) / 2;
-          vast = sx * sx * (gxN * gxN + gxR * gxR) + sy * sy * (gyN * gyN + gyR * gyR);
-        }
-        const value = parts ? parts.sn[p] - parts.sr[p] : num![p];
-        score[i] = productMask[i] ? Number.NaN : value / Math.sqrt(den[i] + vast);
-      }
+    for (let i = 0; i < n; i++)
+      score[i] = productMask[i] ? Number.NaN : value[i] / Math.sqrt(den[i] + vast[i]);
     return score;
   };
   const score = await scoreMap(await filteredVariance());
