@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { simulateSurvey } from '../src/sim/simulate.ts';
-import { type CliResult, rapidAsync, startS3, testEnv } from './support/ops.ts';
+import { type CliResult, rapidAsync, SFFT_PRODUCTS, startS3, testEnv } from './support/ops.ts';
 
 let sim: string;
 let root: string;
@@ -107,15 +107,7 @@ describe('end to end', () => {
       await store.close();
       assert.equal(keys.filter((k) => /refimage(_cov|_unc)?\.fits$/.test(k)).length, 3);
       // SFFT's products, with RAPID's names, beside ZOGY's for each of the 2 science jobs.
-      for (const name of [
-        'sfftdiffimage_cconv_masked.fits',
-        'sfftdiffimage_dconv_masked.fits',
-        'sfftdiffimage_uncert_masked.fits',
-        'sfftdiffpsf.fits',
-        'sfftsoln.fits',
-        'sfftdiffimage_masked.txt',
-        'diffimage_masked.fits',
-      ])
+      for (const name of [...SFFT_PRODUCTS, 'diffimage_masked.fits'])
         assert.equal(all.filter((k) => k.endsWith(`/${name}`)).length, 2, name);
     } finally {
       await s3.close();

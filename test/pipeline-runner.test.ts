@@ -41,6 +41,21 @@ function manifest(
   } as Manifest;
 }
 
+/** A science job's reference (a 3-input F158 reference of tile 1) with these files. */
+function referenceInput(files: Record<string, { uri: string; checksum?: string }>) {
+  return {
+    referenceId: 1,
+    tile: 1,
+    nside: 512,
+    filter: 'F158',
+    version: 1,
+    ...files,
+    nInputs: 3,
+    maxInputMjd: 61990,
+    resultUri: '/r/result.json',
+  };
+}
+
 async function put(path: string, m: unknown): Promise<string> {
   await writeFile(path, JSON.stringify(m));
   return path;
@@ -126,19 +141,11 @@ test('a science job whose reference was never built fails with 66 (an input is m
   const m = manifest(root, 5, {
     pipeline: 'science',
     science: scienceInput(),
-    reference: {
-      referenceId: 1,
-      tile: 1,
-      nside: 512,
-      filter: 'F158',
-      version: 1,
+    reference: referenceInput({
       image: { uri: '/r/refimage.fits' },
       coverage: { uri: '/r/refimage_cov.fits' },
       uncertainty: { uri: '/r/refimage_unc.fits' },
-      nInputs: 3,
-      maxInputMjd: 61990,
-      resultUri: '/r/result.json',
-    },
+    }),
   });
   const r = await runJob(await put(join(dir, 'm5.json'), m), { echo: false });
   assert.equal(r.exitCode, 66, r.message);
@@ -227,20 +234,12 @@ test('a science job whose reference gives SFFT nothing to fit exits 4 with ZOGYâ
         zeroPoint: 26,
         gain: 1,
       },
-      reference: {
-        referenceId: 1,
-        tile: 1,
-        nside: 512,
-        filter: 'F158',
-        version: 1,
+      reference: referenceInput({
         image: await write('blank-ref.fits', noise),
         coverage: await write('blank-cov.fits', new Float32Array(width * height).fill(3)),
         uncertainty: await write('blank-unc.fits', new Float32Array(width * height).fill(3)),
         psf: await write('blank-psf.fits', Float32Array.from(k.data), [k.width, k.height], undefined),
-        nInputs: 3,
-        maxInputMjd: 61990,
-        resultUri: '/r/result.json',
-      },
+      }),
     },
     { fluxRatio: 1 },
   );

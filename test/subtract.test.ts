@@ -16,6 +16,7 @@ import { phaseStamps } from '../src/sim/psf.ts';
 import { psfNoiseArea } from '../src/sim/render.ts';
 import { simulateSurvey } from '../src/sim/simulate.ts';
 import { rapid, TEST_DATA } from './support/cli.ts';
+import { SFFT_PRODUCTS } from './support/ops.ts';
 import { makePair, type Pair } from './support/pairs.ts';
 import { requireTool } from './support/tools.ts';
 
@@ -349,15 +350,7 @@ describe('rapid subtract', () => {
     const r = rapid(['subtract', '--sci', sci, '--ref', ref, '--out', both, '--method', 'both', '--json']);
     assert.equal(r.status, 0, r.stderr);
     const summary = JSON.parse(r.stdout);
-    const sfftNames = [
-      'sfftdiffimage_cconv_masked.fits',
-      'sfftdiffimage_dconv_masked.fits',
-      'sfftdiffimage_uncert_masked.fits',
-      'sfftdiffpsf.fits',
-      'sfftsoln.fits',
-      'sfftdiffimage_masked.txt',
-      'sfftdiffimage_masked.cat.fits',
-    ];
+    const sfftNames = SFFT_PRODUCTS;
     for (const name of [...sfftNames, 'diffimage_masked.fits', 'diffimage_masked.txt'])
       assert.ok(existsSync(join(both, name)), name);
     assert.equal(summary.qa.sfftStatus, 'ok');

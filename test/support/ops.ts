@@ -268,6 +268,17 @@ export async function dropQueue(name: string): Promise<void> {
 /** The sky tile the operations tests' images lie in. */
 export const TEST_TILE = tileOf(9.6, -44);
 
+/** SFFT's products in cross-convolution mode, with RAPID's names (the issue's; written out, not read from src). */
+export const SFFT_PRODUCTS = [
+  'sfftdiffimage_cconv_masked.fits',
+  'sfftdiffimage_dconv_masked.fits',
+  'sfftdiffimage_uncert_masked.fits',
+  'sfftdiffpsf.fits',
+  'sfftsoln.fits',
+  'sfftdiffimage_masked.txt',
+  'sfftdiffimage_masked.cat.fits',
+];
+
 /**
  * n image rows as ingest would register them, one minute apart from 2028-09-`day0`, all at the
  * centre of TEST_TILE (nothing on disk: for launch and aggregation tests of noop jobs).

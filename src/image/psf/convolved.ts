@@ -8,7 +8,7 @@ import { GridPsf } from './grid.ts';
 import type { PsfModel } from './model.ts';
 
 /** FWHM of a centred stamp from the area above half its peak (pixels). */
-function halfMaxWidth(stamp: ArrayLike<number>): number {
+export function halfMaxWidth(stamp: ArrayLike<number>): number {
   let peak = 0;
   for (let i = 0; i < stamp.length; i++) peak = Math.max(peak, stamp[i]);
   let above = 0;

@@ -24,6 +24,7 @@ import {
   workBuffer,
   workCopy,
 } from '../fft/index.ts';
+import { halfMaxWidth } from '../psf/convolved.ts';
 import { dilate } from '../zogy/zogy.ts';
 import { kernelSide, monomials } from './basis.ts';
 import { fitSfft, type SfftFit, type SfftFitOptions } from './fit.ts';
@@ -194,22 +195,13 @@ function cropToEnergy(stamp: Float32Array, share: number): Float32Array {
   return out;
 }
 
-/** FWHM of a centred stamp from the area above half its peak (pixels). */
-function stampFwhm(stamp: ArrayLike<number>): number {
-  let peak = 0;
-  for (let i = 0; i < stamp.length; i++) peak = Math.max(peak, stamp[i]);
-  let above = 0;
-  for (let i = 0; i < stamp.length; i++) if (stamp[i] >= peak / 2) above++;
-  return 2 * Math.sqrt(above / Math.PI);
-}
-
 /** Fit the kernel and make SFFT's difference, its decorrelation, PSF, uncertainty and score. */
 export async function sfftDifference(input: SfftDifferenceInput): Promise<SfftDifference> {
   const choice = input.convolve ?? 'auto';
   const convolveScience =
     (input.mode ?? 'cross') === 'direct' &&
     (choice === 'science' ||
-      (choice === 'auto' && stampFwhm(input.sciencePsf) < stampFwhm(input.referencePsf)));
+      (choice === 'auto' && halfMaxWidth(input.sciencePsf) < halfMaxWidth(input.referencePsf)));
   if (!convolveScience) return { ...(await referenceConvolved(input)), convolved: 'reference' };
   // The science image convolved toward the reference: the same machinery with the roles
   // swapped (R − K⊗S − B, in the reference's units), turned back into the science's units and
